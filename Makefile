@@ -1,0 +1,42 @@
+# The two commands: `make demo` (set up, prepare models and corpora, serve) and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5050
+
+.PHONY: demo test install browser lint typecheck test-python test-frontend bench clean
+
+install:
+	@bash scripts/install.sh
+
+browser:
+	@bash scripts/install-browser.sh
+
+demo: install
+	$(BIN)/exbert prepare
+	$(BIN)/exbert serve --port $(PORT)
+
+test: install browser
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	cd frontend && npm test --silent
+	$(BIN)/pytest -q tests
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck:
+	$(BIN)/mypy
+
+test-python: install
+	$(BIN)/pytest -q tests
+
+test-frontend: install
+	cd frontend && npm test --silent
+
+bench: install
+	$(BIN)/python benchmarks/bench_analyze.py
+	$(BIN)/python benchmarks/bench_server.py
+
+clean:
+	rm -rf $(VENV) frontend/node_modules src/exbert/static

@@ -1,0 +1,75 @@
+"""Per-head contexts from stock transformers modules, with forward hooks (no fork).
+
+A head's context is ``softmax(QK^T) V`` for that head, before the attention output projection.
+Every supported architecture feeds the concatenated heads ``[batch, T, heads * head_dim]`` into
+one linear output projection, so a forward *pre*-hook on that projection sees the contexts.
+Hooks record in call order, which also covers models that reuse one layer (ALBERT).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from exbert.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
+
+# <attention module>.<output projection>, per family:
+#   BERT/RoBERTa/MiniLM/ELECTRA  attention.output.dense   DistilBERT  attention.out_lin
+#   ALBERT                       attention.dense          GPT-2       attn.c_proj
+#   Llama/Gemma/Mistral/Qwen...  self_attn.o_proj         BART/OPT... self_attn.out_proj
+_OUT_PROJ = re.compile(
+    r"(?:^|\.)(?:attention|attn|self_attn|self_attention)\."
+    r"(?:output\.dense|out_lin|dense|c_proj|o_proj|out_proj)$"
+)
+
+
+def output_projections(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+    """The attention output projections of ``module`` in definition order."""
+    return [(n, m) for n, m in module.named_modules() if _OUT_PROJ.search(n)]
+
+
+class ContextRecorder:
+    """Collects each attention layer's context input, in the order the layers run."""
+
+    def __init__(self, heads: int) -> None:
+        self.heads = heads
+        self.captured: list[torch.Tensor] = []
+
+    def __call__(self, _module: Any, args: tuple[Any, ...]) -> None:
+        x = args[0]  # [batch, T, heads * head_dim]
+        self.captured.append(x.detach())
+
+    def stacked(self, layers: int) -> torch.Tensor:
+        """Contexts as [batch, layers, T, heads, head_dim]."""
+        import torch
+
+        if len(self.captured) != layers:
+            raise ModelLoadError(
+                f"captured {len(self.captured)} attention contexts for {layers} layers; "
+                "this architecture's attention output projection is not recognised"
+            )
+        x = torch.stack(self.captured, dim=1)
+        b, n_layers, t, width = x.shape
+        return x.reshape(b, n_layers, t, self.heads, width // self.heads)
+
+
+@contextmanager
+def record_contexts(module: torch.nn.Module, heads: int) -> Iterator[ContextRecorder]:
+    projections = output_projections(module)
+    if not projections:
+        raise ModelLoadError(
+            f"{type(module).__name__}: no attention output projection found; "
+            "per-head contexts are not supported for this architecture"
+        )
+    recorder = ContextRecorder(heads)
+    handles = [m.register_forward_pre_hook(recorder) for _, m in projections]
+    try:
+        yield recorder
+    finally:
+        for h in handles:
+            h.remove()

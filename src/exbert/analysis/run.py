@@ -1,0 +1,306 @@
+"""One forward pass, turned into an :class:`Analysis`.
+
+Flow: :func:`encode` (text -> token ids and offsets, checks limits) -> :func:`_forward`
+(padded batch -> attentions, hidden states, contexts, logits as tensors) -> :func:`_collect`
+(tensors of one sequence -> numpy arrays and predictions).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from exbert.analysis.hooks import record_contexts
+from exbert.analysis.types import Analysis, Prediction, Token
+from exbert.errors import EmptyText, InvalidInput, InvalidMask, MaskNotSupported, TextTooLong
+
+if TYPE_CHECKING:
+    import torch
+
+    from exbert.models import Model
+
+PAIR_SEPARATOR = "\n"  # joins the two texts of a pair for autoregressive models
+MAX_TOP_K = 100
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids of one input with their :class:`Token` descriptions (same length)."""
+
+    input_ids: list[int]
+    tokens: list[Token]
+    token_type_ids: list[int] | None
+
+
+def check_text(text: str, what: str = "text") -> None:
+    if not isinstance(text, str):
+        raise InvalidInput(f"{what} must be a string")
+    if not text.strip():
+        raise EmptyText(f"{what} is empty; type a sentence to analyse", field=what)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(
+            f"{what} is not valid unicode (lone surrogate at character {exc.start})",
+            field=what,
+            position=exc.start,
+        ) from exc
+
+
+def encode(model: Model, text: str, text_b: str | None = None) -> Encoded:
+    """Tokenise ``text`` (and ``text_b``) with character offsets; raise if too long.
+
+    Bidirectional models use the tokenizer's own pair encoding (segments from it); causal
+    models get ``text + "\\n" + text_b``, encoded per segment so offsets stay per text.
+    """
+    check_text(text)
+    if text_b is not None:
+        check_text(text_b, "text_b")
+    tok = model.tokenizer
+    if text_b is None or model.info.kind == "bidirectional":
+        enc = tok(
+            text,
+            text_b,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_token_type_ids=True,
+        )
+        _check_length(model, len(enc["input_ids"]))
+        seq_ids = enc.sequence_ids()
+        type_ids = enc.get("token_type_ids")
+        segments = _segments(seq_ids, type_ids)
+        tokens = _tokens(
+            tok, enc["input_ids"], enc["offset_mapping"], enc["special_tokens_mask"], segments,
+            (text, text_b or ""),
+        )
+        has_types = type_ids is not None and "token_type_ids" in _forward_params(model)
+        return Encoded(list(enc["input_ids"]), tokens, list(type_ids) if has_types else None)
+    a = tok(text, return_offsets_mapping=True, return_special_tokens_mask=True)
+    sep = tok(PAIR_SEPARATOR, add_special_tokens=False)["input_ids"]
+    b = tok(text_b, add_special_tokens=False, return_offsets_mapping=True)
+    n = len(a["input_ids"]) + len(sep) + len(b["input_ids"])
+    _check_length(model, n)
+    ids = list(a["input_ids"]) + list(sep) + list(b["input_ids"])
+    offsets = (
+        list(a["offset_mapping"]) + [(len(text), len(text))] * len(sep) + list(b["offset_mapping"])
+    )
+    special = list(a["special_tokens_mask"]) + [1] * len(sep) + [0] * len(b["input_ids"])
+    segments = [0] * (len(a["input_ids"]) + len(sep)) + [1] * len(b["input_ids"])
+    return Encoded(ids, _tokens(tok, ids, offsets, special, segments, (text, text_b)), None)
+
+
+def _check_length(model: Model, n: int) -> None:
+    info = model.info
+    if n > info.max_tokens:
+        if info.max_tokens < info.max_positions:
+            how = (
+                f"raise the cap with max_tokens= in exbert.load() or --max-tokens "
+                f"(up to the model's {info.max_positions} positions; memory grows as T^2)"
+            )
+        else:
+            how = "shorten the text: this is the model's maximum"
+        raise TextTooLong(
+            f"the text has {n} tokens; {info.name} accepts at most {info.max_tokens}; {how}",
+            tokens=n,
+            limit=info.max_tokens,
+        )
+
+
+def _segments(seq_ids: list[int | None], type_ids: list[int] | None) -> list[int]:
+    if type_ids is not None and any(type_ids):
+        return [int(t) for t in type_ids]
+    out, current = [], 0
+    for s in seq_ids:
+        current = s if s is not None else current
+        out.append(current)
+    return out
+
+
+def _tokens(
+    tok: Any,
+    ids: Sequence[int],
+    offsets: Sequence[tuple[int, int]],
+    special_mask: Sequence[int],
+    segments: Sequence[int],
+    texts: tuple[str, str],
+) -> list[Token]:
+    pieces = tok.convert_ids_to_tokens(list(ids))
+    out: list[Token] = []
+    last_start, last_end = [0, 0], [0, 0]  # per segment: starts never go backwards
+    for piece, (start, end), special, seg in zip(
+        pieces, offsets, special_mask, segments, strict=True
+    ):
+        source = texts[seg]
+        if start == end:  # added by the tokenizer ([CLS], <s>, the pair separator...)
+            last_start[seg] = last_end[seg]
+            out.append(Token(str(piece), last_end[seg], last_end[seg], True, seg))
+            continue
+        start = min(max(start, last_start[seg]), len(source))
+        end = min(max(end, start), len(source))
+        last_start[seg], last_end[seg] = start, max(end, last_end[seg])
+        out.append(Token(str(piece) if special else source[start:end], start, end, bool(special), seg))
+    return out
+
+
+def _forward_params(model: Model) -> set[str]:
+    return set(inspect.signature(model.module.forward).parameters)
+
+
+def _apply_mask(model: Model, enc: Encoded, mask: Sequence[int]) -> Encoded:
+    if not mask:
+        return enc
+    info = model.info
+    mask_id = getattr(model.tokenizer, "mask_token_id", None)
+    if info.kind != "bidirectional" or mask_id is None:
+        raise MaskNotSupported(
+            f"{info.name} has no mask token ({info.kind}); masking needs a bidirectional "
+            "model such as BERT",
+            model=info.name,
+        )
+    ids, tokens = list(enc.input_ids), list(enc.tokens)
+    for i in sorted(set(mask)):
+        if not 0 <= i < len(ids):
+            raise InvalidMask(
+                f"mask position {i} is outside the {len(ids)} tokens", position=i, tokens=len(ids)
+            )
+        if tokens[i].special:
+            raise InvalidMask(f"token {i} ({tokens[i].text}) is special and cannot be masked",
+                              position=i)
+        ids[i] = int(mask_id)
+        tokens[i] = replace(tokens[i], masked=True)
+    return Encoded(ids, tokens, enc.token_type_ids)
+
+
+@dataclass
+class _Outputs:
+    """Batched tensors: attentions [B, L, H, T, T], hidden [B, L+1, T, D],
+    contexts [B, L, T, H, dh], logits [B, T, V] or None."""
+
+    attentions: torch.Tensor
+    hidden: torch.Tensor
+    contexts: torch.Tensor
+    logits: torch.Tensor | None
+
+
+def _forward(model: Model, batch: Sequence[Encoded]) -> _Outputs:
+    import torch
+
+    info = model.info
+    width = max(len(e.input_ids) for e in batch)
+    pad = model.tokenizer.pad_token_id
+    pad = 0 if pad is None else int(pad)
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    attn_mask = torch.zeros((len(batch), width), dtype=torch.long)
+    types = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, e in enumerate(batch):
+        n = len(e.input_ids)
+        ids[row, :n] = torch.tensor(e.input_ids)
+        attn_mask[row, :n] = 1
+        if e.token_type_ids is not None:
+            types[row, :n] = torch.tensor(e.token_type_ids)
+    kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": attn_mask}
+    if batch[0].token_type_ids is not None:
+        kwargs["token_type_ids"] = types
+    device = model.device
+    kwargs = {k: v.to(device) for k, v in kwargs.items()}
+    with model.lock, torch.inference_mode(), record_contexts(model.module, info.heads) as rec:
+        out = model.module(**kwargs, output_attentions=True, output_hidden_states=True)
+        contexts = rec.stacked(info.layers)
+    if not out.attentions:
+        raise InvalidInput(f"{info.name}: the model returned no attentions")
+    logits = out.logits if info.has_lm_head else None
+    return _Outputs(
+        attentions=torch.stack(out.attentions, dim=1),
+        hidden=torch.stack(out.hidden_states, dim=1),
+        contexts=contexts,
+        logits=logits,
+    )
+
+
+def _predictions(model: Model, logits: torch.Tensor, top_k: int) -> list[list[Prediction]]:
+    """Top-k per position of one sequence's logits [T, V] (softmax done only for the top k)."""
+    import torch
+
+    logits = logits.float()
+    values, indices = torch.topk(logits, top_k, dim=-1)
+    probs = torch.exp(values - torch.logsumexp(logits, dim=-1, keepdim=True))
+    flat = indices.flatten().tolist()
+    unique = sorted(set(flat))
+    texts = dict(zip(unique, model.tokenizer.batch_decode([[i] for i in unique]), strict=True))
+    p = probs.tolist()
+    return [
+        [Prediction(texts[i], float(q), int(i)) for i, q in zip(row_i, row_p, strict=True)]
+        for row_i, row_p in zip(indices.tolist(), p, strict=True)
+    ]
+
+
+def _collect(
+    model: Model, out: _Outputs, row: int, enc: Encoded, *, text: str, text_b: str | None,
+    mask: Sequence[int], top_k: int,
+) -> Analysis:
+    n = len(enc.input_ids)
+    info = model.info
+    predictions: list[list[Prediction]] | None = None
+    reason: str | None = None
+    if out.logits is not None and top_k > 0:
+        predictions = _predictions(model, out.logits[row, :n], min(top_k, info.vocab_size))
+    elif out.logits is None:
+        reason = f"{info.name} has no language-model head, so it makes no predictions"
+    else:
+        reason = "predictions not requested (top_k=0)"
+    return Analysis(
+        model=info.name,
+        kind=info.kind,
+        text=text,
+        text_b=text_b,
+        mask=tuple(sorted(set(mask))),
+        tokens=enc.tokens,
+        input_ids=enc.input_ids,
+        attentions=_np(out.attentions[row, :, :, :n, :n]),
+        hidden_states=_np(out.hidden[row, :, :n]),
+        contexts=_np(out.contexts[row, :, :n]),
+        predictions=predictions,
+        predictions_unavailable=reason,
+    )
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().contiguous().numpy()
+
+
+def _check_top_k(top_k: int) -> None:
+    if not 0 <= top_k <= MAX_TOP_K:
+        raise InvalidInput(f"top_k must be between 0 and {MAX_TOP_K}", top_k=top_k)
+
+
+def analyze(
+    model: Model,
+    text: str,
+    *,
+    text_b: str | None = None,
+    mask: Sequence[int] = (),
+    top_k: int = 5,
+) -> Analysis:
+    """Analyse ``text`` (with ``text_b`` as the pair's second sentence), masking the token
+    positions in ``mask`` (bidirectional models), with ``top_k`` predictions per token."""
+    _check_top_k(top_k)
+    enc = _apply_mask(model, encode(model, text, text_b), mask)
+    out = _forward(model, [enc])
+    return _collect(model, out, 0, enc, text=text, text_b=text_b, mask=mask, top_k=top_k)
+
+
+def analyze_batch(model: Model, texts: Sequence[str], *, top_k: int = 0) -> list[Analysis]:
+    """Analyse single texts together in one padded forward pass; results in input order."""
+    _check_top_k(top_k)
+    if not texts:
+        return []
+    encs = [encode(model, t) for t in texts]
+    out = _forward(model, encs)
+    return [
+        _collect(model, out, i, e, text=t, text_b=None, mask=(), top_k=top_k)
+        for i, (t, e) in enumerate(zip(texts, encs, strict=True))
+    ]

@@ -1,0 +1,109 @@
+"""The one error hierarchy of exbert.
+
+Every error the library raises on purpose derives from :class:`ExbertError`. Each class carries
+the HTTP status it maps to, so the server translates errors in one place
+(:mod:`exbert.server.errors`) and the CLI prints ``message`` without a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ExbertError(Exception):
+    """Root of all exbert errors. ``details`` holds machine-readable facts (counts, limits)."""
+
+    status: int = 400
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "message": self.message,
+            "status": self.status,
+            "details": self.details,
+        }
+
+
+class InvalidInput(ExbertError):
+    """The caller's input cannot be analysed (HTTP 422)."""
+
+    status = 422
+
+
+class EmptyText(InvalidInput):
+    """Text that is empty or only whitespace."""
+
+
+class TextTooLong(InvalidInput):
+    """More tokens than the model's positions or the configured memory cap."""
+
+
+class InvalidMask(InvalidInput):
+    """Mask positions out of range or on special tokens."""
+
+
+class MaskNotSupported(InvalidInput):
+    """Masking asked of a model that has no mask token."""
+
+
+class InvalidRequest(InvalidInput):
+    """A request that is well-formed JSON but not meaningful (bad layer, head, ...)."""
+
+
+class NotFound(ExbertError):
+    """A named resource the server does not have (HTTP 404)."""
+
+    status = 404
+
+
+class UnknownModel(NotFound):
+    """A model name that is not an alias, a local folder, a GGUF file or a hub id."""
+
+
+class UnknownCorpus(NotFound):
+    """A corpus name the server was not started with."""
+
+
+class ModelLoadError(ExbertError):
+    """A model that exists but cannot be loaded safely or at all."""
+
+    status = 422
+
+
+class UnsafeModel(ModelLoadError):
+    """Weights only in pickle form, or a config that needs remote code."""
+
+
+class CorpusError(ExbertError):
+    """A corpus that cannot be used."""
+
+    status = 409
+
+
+class CorpusCorrupt(CorpusError):
+    """Checksums or sizes that do not match the manifest."""
+
+
+class CorpusMismatch(CorpusError):
+    """A corpus built for another model, tokenizer or schema version."""
+
+
+class QueueFull(ExbertError):
+    """The inference queue is full; retry later (HTTP 503 with Retry-After)."""
+
+    status = 503
+
+
+class PayloadTooLarge(ExbertError):
+    """A request body over the server's limit (HTTP 413)."""
+
+    status = 413

@@ -1,0 +1,7 @@
+"""Load and describe a model: ``exbert.load(name_or_path) -> Model``."""
+
+from exbert.models.loading import load, resolve
+from exbert.models.model import Kind, Model, ModelInfo
+from exbert.models.registry import SHIPPED, ShippedModel
+
+__all__ = ["SHIPPED", "Kind", "Model", "ModelInfo", "ShippedModel", "load", "resolve"]

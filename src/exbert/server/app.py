@@ -1,0 +1,242 @@
+"""The app factory: ``create_app(models, corpora=..., config=...)``. No module-level state:
+everything a route needs hangs off the app it was built for."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, ORJSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from exbert.errors import InvalidRequest, UnknownModel
+from exbert.server.errors import install_error_handlers
+from exbert.server.inference import InferenceQueue
+from exbert.server.payload import MEDIA_TYPE, chosen_layers, encode_frame, header_with_attention
+from exbert.server.schemas import (
+    AnalysisOut,
+    AnalyzeIn,
+    ErrorOut,
+    HealthOut,
+    ModelInfoOut,
+    ModelsOut,
+)
+from exbert.server.security import Guard, SecurityMiddleware, allowed_hosts
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from exbert.analysis import Analysis
+    from exbert.models import Model
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 5050
+    token: str | None = None
+    extra_hosts: tuple[str, ...] = ()
+    max_body_bytes: int = 256 * 1024
+    workers: int = 1
+    max_pending: int = 64
+    cache_bytes: int = 512 * 1024 * 1024
+    static_dir: Path | None = None
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (401, "missing access token"),
+        (404, "unknown model or corpus"),
+        (413, "request body too large"),
+        (422, "invalid input (empty, too long, bad mask...)"),
+        (503, "queue full; retry after the Retry-After seconds"),
+    )
+}
+
+
+class AnalysisCache:
+    """Recent analyses (search re-uses the vectors of the sentence on screen), bounded by the
+    bytes of their arrays."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget = budget_bytes
+        self._items: OrderedDict[tuple[Any, ...], Analysis] = OrderedDict()
+        self._bytes = 0
+
+    @staticmethod
+    def _size(a: Analysis) -> int:
+        return int(a.attentions.nbytes + a.hidden_states.nbytes + a.contexts.nbytes)
+
+    def get(self, key: tuple[Any, ...]) -> Analysis | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: tuple[Any, ...], analysis: Analysis) -> None:
+        size = self._size(analysis)
+        if size > self.budget or key in self._items:
+            return
+        self._items[key] = analysis
+        self._bytes += size
+        while self._bytes > self.budget:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= self._size(old)
+
+
+@dataclass
+class AppState:
+    models: Mapping[str, Model]
+    corpora: Mapping[str, Any]
+    config: ServerConfig
+    queue: InferenceQueue
+    cache: AnalysisCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = AnalysisCache(self.config.cache_bytes)
+
+    def model(self, name: str) -> Model:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise UnknownModel(
+                f"unknown model {name!r}; this server has: {', '.join(self.models) or 'none'}",
+                model=name,
+            ) from None
+
+    async def analyze(self, req: AnalyzeIn) -> Analysis:
+        model = self.model(req.model)
+        key = (req.model, req.text, req.text_b, tuple(sorted(set(req.mask))), req.top_k)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        analysis = await self.queue.run(
+            model.analyze, req.text, text_b=req.text_b, mask=req.mask, top_k=req.top_k
+        )
+        self.cache.put(key, analysis)
+        return analysis
+
+
+def state_of(request: Request) -> AppState:
+    state: AppState = request.app.state.exbert
+    return state
+
+
+def _check_layers(layers: list[int] | None, n_layers: int) -> None:
+    if layers is not None and any(not 0 <= i < n_layers for i in layers):
+        raise InvalidRequest(
+            f"layers must be between 0 and {n_layers - 1}", layers=layers, n_layers=n_layers
+        )
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+
+    @router.get("/health", response_model=HealthOut)
+    async def health(request: Request) -> dict[str, Any]:
+        s = state_of(request)
+        return {
+            "status": "ok",
+            "models": list(s.models),
+            "corpora": list(s.corpora),
+            "pending": s.queue.pending,
+        }
+
+    @router.get("/models", response_model=ModelsOut)
+    async def models(request: Request) -> dict[str, Any]:
+        return {"models": [m.info.to_dict() for m in state_of(request).models.values()]}
+
+    @router.get("/models/{name}", response_model=ModelInfoOut)
+    async def model_info(request: Request, name: str) -> dict[str, Any]:
+        return state_of(request).model(name).info.to_dict()
+
+    @router.post(
+        "/analyze",
+        response_model=AnalysisOut,
+        responses={
+            200: {
+                "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+                "description": "the binary frame (default) or, with format=json, JSON",
+            }
+        },
+    )
+    async def analyze(
+        request: Request,
+        body: AnalyzeIn,
+        format: Literal["binary", "json"] = Query("binary"),
+    ) -> Response:
+        s = state_of(request)
+        _check_layers(body.layers, s.model(body.model).info.layers)
+        analysis = await s.analyze(body)
+        if format == "binary":
+            return Response(encode_frame(analysis, body.layers), media_type=MEDIA_TYPE)
+        chosen = chosen_layers(analysis, body.layers)
+        header = header_with_attention(analysis, chosen)
+        header["attention"]["dtype"] = "float32"
+        header["attention"]["data"] = analysis.attentions[chosen].round(5).tolist()
+        return ORJSONResponse(header)
+
+    return router
+
+
+def _static_dir(config: ServerConfig) -> Path:
+    if config.static_dir is not None:
+        return config.static_dir
+    return Path(str(resources.files("exbert").joinpath("static")))
+
+
+MISSING_FRONTEND = """<!doctype html><meta charset="utf-8"><title>exbert</title>
+<h1>exbert</h1><p>The browser app is not built. Run <code>make install</code> (it builds
+<code>frontend/</code> into the package), then restart <code>exbert serve</code>.
+The API is up: <a href="/api/models">/api/models</a>.</p>"""
+
+
+def create_app(
+    models: Mapping[str, Model],
+    *,
+    corpora: Mapping[str, Any] | None = None,
+    config: ServerConfig | None = None,
+) -> FastAPI:
+    """Build the app for already-loaded ``models`` (name -> Model) and ``corpora``."""
+    config = config or ServerConfig()
+    queue = InferenceQueue(workers=config.workers, max_pending=config.max_pending)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        queue.shutdown()
+
+    app = FastAPI(
+        title="exbert",
+        version="0.1.0",
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # the docs UI would load scripts from a CDN
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.exbert = AppState(dict(models), dict(corpora or {}), config, queue)
+    install_error_handlers(app)
+    app.include_router(api_router())
+    static = _static_dir(config)
+    if (static / "index.html").is_file():
+        app.mount("/", StaticFiles(directory=static, html=True), name="static")
+    else:
+
+        @app.get("/", include_in_schema=False)
+        async def missing() -> HTMLResponse:
+            return HTMLResponse(MISSING_FRONTEND)
+
+    guard = Guard(
+        allowed_hosts=allowed_hosts(config.host, config.extra_hosts),
+        token=config.token,
+        max_body_bytes=config.max_body_bytes,
+    )
+    app.add_middleware(SecurityMiddleware, guard=guard)
+    return app

@@ -1,0 +1,106 @@
+"""Request and response bodies; the OpenAPI schema is generated from these."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TEXT_CHARS = 20_000
+MAX_TOP_K = 50
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelInfoOut(BaseModel):
+    name: str
+    kind: Literal["bidirectional", "autoregressive"]
+    architecture: str
+    model_type: str
+    layers: int
+    heads: int
+    kv_heads: int
+    hidden_size: int
+    head_dim: int
+    vocab_size: int
+    max_positions: int
+    max_tokens: int
+    special_tokens: list[str]
+    has_lm_head: bool
+    mask_token: str | None
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelInfoOut]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    models: list[str]
+    corpora: list[str]
+    pending: int
+
+
+class AnalyzeIn(Strict):
+    model: str = Field(max_length=200, description="a model name from GET /api/models")
+    text: str = Field(max_length=MAX_TEXT_CHARS)
+    text_b: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="second sentence")
+    mask: list[int] = Field(default_factory=list, max_length=512,
+                            description="token positions to mask (bidirectional models)")
+    top_k: int = Field(5, ge=0, le=MAX_TOP_K)
+    layers: list[int] | None = Field(
+        None, max_length=512, description="layers to include in the attention payload (all)"
+    )
+
+
+class TokenOut(BaseModel):
+    text: str
+    start: int
+    end: int
+    special: bool
+    segment: int
+    masked: bool
+
+
+class PredictionOut(BaseModel):
+    token: str
+    prob: float
+    token_id: int
+
+
+class AttentionOut(BaseModel):
+    dtype: Literal["float16", "float32"]
+    shape: list[int]
+    layers: list[int]
+    offset: int = 0
+    data: list[list[list[list[float]]]] | None = None
+
+
+class AnalysisOut(BaseModel):
+    """The JSON form (``?format=json``) of the analysis; the binary form carries the same
+    header with the attention after it."""
+
+    model: str
+    kind: str
+    text: str
+    text_b: str | None
+    mask: list[int]
+    n_layers: int
+    n_heads: int
+    tokens: list[TokenOut]
+    predictions: list[list[PredictionOut]] | None
+    predictions_unavailable: str | None
+    attention: AttentionOut
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    status: int
+    details: dict[str, object]
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
