@@ -77,8 +77,7 @@ def encode(model: Model, text: str, text_b: str | None = None) -> Encoded:
             tok, enc["input_ids"], enc["offset_mapping"], enc["special_tokens_mask"], segments,
             (text, text_b or ""),
         )
-        has_types = type_ids is not None and "token_type_ids" in _forward_params(model)
-        return Encoded(list(enc["input_ids"]), tokens, list(type_ids) if has_types else None)
+        return Encoded(list(enc["input_ids"]), tokens, _model_type_ids(model, type_ids))
     a = tok(text, return_offsets_mapping=True, return_special_tokens_mask=True)
     sep = tok(PAIR_SEPARATOR, add_special_tokens=False)["input_ids"]
     b = tok(text_b, add_special_tokens=False, return_offsets_mapping=True)
@@ -146,8 +145,28 @@ def _tokens(
     return out
 
 
-def _forward_params(model: Model) -> set[str]:
-    return set(inspect.signature(model.module.forward).parameters)
+def _forward_params(model: Model) -> frozenset[str]:
+    cls = type(model.module)
+    if cls not in _FORWARD_PARAMS:
+        _FORWARD_PARAMS[cls] = frozenset(inspect.signature(cls.forward).parameters)
+    return _FORWARD_PARAMS[cls]
+
+
+_FORWARD_PARAMS: dict[type, frozenset[str]] = {}
+
+
+def _model_type_ids(model: Model, type_ids: Sequence[int] | None) -> list[int] | None:
+    """The token type ids to feed the model, or None when it takes none it can use.
+
+    A model with a single token type (RoBERTa: ``type_vocab_size=1``) gets none even when its
+    tokenizer makes pair type ids: segment 1 would index past its type embeddings.
+    """
+    if type_ids is None or "token_type_ids" not in _forward_params(model):
+        return None
+    n_types = int(getattr(model.module.config, "type_vocab_size", 0) or 0)
+    if n_types and max(type_ids, default=0) >= n_types:
+        return None
+    return [int(t) for t in type_ids]
 
 
 def _apply_mask(model: Model, enc: Encoded, mask: Sequence[int]) -> Encoded:

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, ORJSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from exbert.errors import InvalidRequest, UnknownModel
 from exbert.server.errors import install_error_handlers
 from exbert.server.inference import InferenceQueue
 from exbert.server.payload import MEDIA_TYPE, chosen_layers, encode_frame, header_with_attention
+from exbert.server.responses import JSONBytes
 from exbert.server.schemas import (
     AnalysisOut,
     AnalyzeIn,
@@ -181,7 +182,7 @@ def api_router() -> APIRouter:
         header = header_with_attention(analysis, chosen)
         header["attention"]["dtype"] = "float32"
         header["attention"]["data"] = analysis.attentions[chosen].round(5).tolist()
-        return ORJSONResponse(header)
+        return JSONBytes(header)
 
     return router
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from exbert.errors import ExbertError, QueueFull
+from exbert.server.responses import JSONBytes
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,8 @@ def error_body(type_: str, message: str, status: int, **details: Any) -> dict[st
 
 def error_response(
     type_: str, message: str, status: int, headers: dict[str, str] | None = None, **details: Any
-) -> ORJSONResponse:
-    return ORJSONResponse(error_body(type_, message, status, **details), status, headers=headers)
+) -> JSONBytes:
+    return JSONBytes(error_body(type_, message, status, **details), status, headers=headers)
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
@@ -39,19 +39,19 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ExbertError)
-    async def _exbert(_: Request, exc: ExbertError) -> ORJSONResponse:
+    async def _exbert(_: Request, exc: ExbertError) -> JSONBytes:
         headers = {"Retry-After": "1"} if isinstance(exc, QueueFull) else None
-        return ORJSONResponse(
+        return JSONBytes(
             {"error": exc.to_dict()}, exc.status, headers=headers
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONBytes:
         message, problems = _validation_message(exc)
         return error_response("InvalidRequest", message, 422, problems=problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONBytes:
         names = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
         type_ = names.get(exc.status_code, "HTTPError")
         message = exc.detail if isinstance(exc.detail, str) else type_
@@ -60,6 +60,6 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(type_, message, exc.status_code)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_: Request, exc: Exception) -> JSONBytes:
         log.exception("unexpected error")
         return error_response("InternalError", "internal error; see the server log", 500)

@@ -33,7 +33,8 @@ def attention_f16(analysis: Analysis, chosen: list[int]) -> bytes:
     if len(chosen) != data.shape[0]:
         data = data[chosen]
     # torch's conversion is ~40x faster than numpy's on attention-like (subnormal-heavy) data
-    return data.half().contiguous().numpy().astype("<f2", copy=False).tobytes()
+    raw: bytes = data.half().contiguous().numpy().astype("<f2", copy=False).tobytes()
+    return raw
 
 
 def header_with_attention(analysis: Analysis, chosen: list[int]) -> dict[str, Any]:

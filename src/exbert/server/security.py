@@ -8,12 +8,12 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from exbert.errors import PayloadTooLarge
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from exbert.errors import PayloadTooLarge
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TOKEN_COOKIE = "exbert_token"
@@ -70,7 +70,8 @@ class SecurityMiddleware:
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message["headers"], (b"set-cookie", cookie.encode())]}
+                headers = [*message["headers"], (b"set-cookie", cookie.encode())]
+                message = {**message, "headers": headers}
             await send(message)
 
         return wrapped

@@ -1,0 +1,224 @@
+// @vitest-environment jsdom
+import { beforeEach, describe, expect, it } from "vitest";
+import { AttentionStore, decodeFrame } from "../src/payload";
+import { defaultState } from "../src/state";
+import { Viewer, type ViewState } from "../src/viewer";
+import { AttentionView, displayToken } from "../src/views/attention";
+import { randomFrame } from "./frame";
+
+const TEXTS = ["[CLS]", "the", "cat", "sat", "down", "[SEP]"];
+
+function viewState(over: Partial<ViewState> = {}): ViewState {
+  const { layer, heads, weights, hideSpecial, threshold } = { ...defaultState(), ...over };
+  return { layer, heads, weights, hideSpecial, threshold };
+}
+
+function setup(opts: { causal?: boolean; state?: Partial<ViewState> } = {}) {
+  const frame = decodeFrame(randomFrame(TEXTS, [0, 5], 3, 4, { causal: opts.causal }));
+  const store = new AttentionStore(3, 4, TEXTS.length);
+  store.add(frame.attention);
+  const root = document.createElement("div");
+  document.body.append(root);
+  const changes: ViewState[] = [];
+  const masks: number[] = [];
+  const viewer = new Viewer(root, viewState(opts.state), {
+    onChange: (s) => changes.push(s),
+    onToggleMask: (i) => masks.push(i),
+  });
+  viewer.setAnalysis({ header: frame.header, store, maskToken: opts.causal ? null : "[MASK]" });
+  const q = (sel: string) => root.querySelector(sel);
+  const qa = (sel: string) => Array.from(root.querySelectorAll(sel));
+  return { root, viewer, changes, masks, q, qa, frame, store };
+}
+
+const fire = (el: Element | null, type: string, init: MouseEventInit = {}) =>
+  el!.dispatchEvent(new MouseEvent(type, { bubbles: true, cancelable: true, ...init }));
+
+beforeEach(() => {
+  document.body.replaceChildren();
+  // jsdom has no canvas; the head boxes then just stay blank.
+  Object.defineProperty(HTMLCanvasElement.prototype, "getContext", { value: () => null, configurable: true });
+});
+
+describe("Viewer", () => {
+  it("draws tokens and thresholded edges with data attributes", () => {
+    const { q, qa } = setup();
+    const svg = q('[data-testid="attention-view"]')!;
+    expect(svg.tagName.toLowerCase()).toBe("svg");
+    expect(svg.getAttribute("data-ready")).toBe("true");
+    // special tokens hidden by default
+    expect(q('[data-testid="token-left-0"]')).toBeNull();
+    expect(q('[data-testid="token-right-5"]')).toBeNull();
+    expect(q('[data-testid="token-left-1"]')!.textContent).toContain("the");
+    const edges = qa("path.edge");
+    expect(edges.length).toBeGreaterThanOrEqual(4); // at least one per visible row
+    for (const e of edges) {
+      const from = Number(e.getAttribute("data-from"));
+      const to = Number(e.getAttribute("data-to"));
+      expect([0, 5]).not.toContain(from);
+      expect([0, 5]).not.toContain(to);
+      expect(Number(e.getAttribute("data-weight"))).toBeGreaterThan(0);
+      expect(e.getAttribute("d")).toMatch(/^M.*C/);
+    }
+    // each row's kept weights cover at least 70%
+    for (const i of [1, 2, 3, 4]) {
+      const sum = edges
+        .filter((e) => e.getAttribute("data-from") === String(i))
+        .reduce((a, e) => a + Number(e.getAttribute("data-weight")), 0);
+      expect(sum).toBeGreaterThanOrEqual(0.7 - 1e-3);
+    }
+  });
+
+  it("shows special tokens and their edges when the toggle is turned off", () => {
+    const { q, qa, changes } = setup();
+    const toggle = q('[data-testid="special-toggle"]') as HTMLInputElement;
+    expect(toggle.checked).toBe(true);
+    toggle.checked = false;
+    toggle.dispatchEvent(new Event("change"));
+    expect(changes.at(-1)!.hideSpecial).toBe(false);
+    expect(q('[data-testid="token-left-0"]')).not.toBeNull();
+    expect(q('[data-testid="token-right-5"]')).not.toBeNull();
+    const special = qa("path.edge").filter((e) => ["0", "5"].includes(e.getAttribute("data-to")!) || ["0", "5"].includes(e.getAttribute("data-from")!));
+    expect(special.length).toBeGreaterThan(0);
+  });
+
+  it("changes layer from the select without losing the SVG, and reports it", () => {
+    const { q, changes, viewer } = setup();
+    const svg = q('[data-testid="attention-view"]');
+    const before = Array.from(svg!.querySelectorAll("path.edge")).map((e) => e.getAttribute("data-weight")).join();
+    const sel = q('[data-testid="layer-select"]') as HTMLSelectElement;
+    expect(Array.from(sel.options).map((o) => o.value)).toEqual(["0", "1", "2"]);
+    sel.value = "2";
+    sel.dispatchEvent(new Event("change"));
+    expect(changes.at(-1)!.layer).toBe(2);
+    expect(q('[data-testid="attention-view"]')).toBe(svg);
+    const after = Array.from(svg!.querySelectorAll("path.edge")).map((e) => e.getAttribute("data-weight")).join();
+    expect(after).not.toBe(before);
+    viewer.stepLayer(-1);
+    expect(changes.at(-1)!.layer).toBe(1);
+  });
+
+  it("selects heads: click = only, shift-click = add/remove, all-heads button", () => {
+    const { q, qa, changes } = setup();
+    expect(qa(".head-box.selected")).toHaveLength(4);
+    fire(q('[data-testid="head-2"]'), "click");
+    expect(changes.at(-1)!.heads).toEqual([2]);
+    expect(q('[data-testid="head-2"]')!.classList.contains("selected")).toBe(true);
+    expect(q('[data-testid="head-1"]')!.classList.contains("selected")).toBe(false);
+    fire(q('[data-testid="head-0"]'), "click", { shiftKey: true });
+    expect(changes.at(-1)!.heads).toEqual([0, 2]);
+    fire(q('[data-testid="head-2"]'), "click", { ctrlKey: true });
+    expect(changes.at(-1)!.heads).toEqual([0]);
+    fire(q('[data-testid="all-heads-button"]'), "click");
+    expect(changes.at(-1)!.heads).toBeNull();
+    expect(qa(".head-box.selected")).toHaveLength(4);
+  });
+
+  it("combines heads with the weights typed in", () => {
+    const { q, changes, store } = setup({ state: { heads: [0, 1], hideSpecial: false, threshold: 1 } });
+    const w1 = q('[data-testid="head-weight-1"]') as HTMLInputElement;
+    expect(Number(w1.value)).toBeCloseTo(0.5);
+    w1.value = "3";
+    w1.dispatchEvent(new Event("input"));
+    expect(changes.at(-1)!.weights).toEqual([0.5, 3]);
+    // edge weight = (0.5*A0 + 3*A1) / 3.5 at threshold 1 (all edges drawn)
+    const e = q('path.edge[data-from="2"][data-to="1"]')!;
+    const A0 = store.head(0, 0)[2 * 6 + 1];
+    const A1 = store.head(0, 1)[2 * 6 + 1];
+    expect(Number(e.getAttribute("data-weight"))).toBeCloseTo((0.5 * A0 + 3 * A1) / 3.5, 3);
+  });
+
+  it("highlights on hover, pins on click, shows predictions", () => {
+    const { q, qa } = setup();
+    const tip = q('[data-testid="prediction-tooltip"]') as HTMLElement;
+    expect(tip.hidden).toBe(true);
+    fire(q('[data-testid="token-left-2"]'), "mouseenter");
+    expect(tip.hidden).toBe(false);
+    expect(tip.textContent).toContain("CAT");
+    expect(tip.textContent).toContain("at this position");
+    const hov = qa("path.edge.hover");
+    expect(hov.length).toBeGreaterThan(0);
+    expect(hov.every((e) => e.getAttribute("data-from") === "2")).toBe(true);
+    fire(q('[data-testid="token-left-2"]'), "click");
+    fire(q('[data-testid="token-left-2"]'), "mouseleave");
+    expect(qa("path.edge.hover")).toHaveLength(0);
+    expect(qa("path.edge.pinned").every((e) => e.getAttribute("data-from") === "2")).toBe(true);
+    expect(qa("path.edge.pinned").length).toBeGreaterThan(0);
+    expect(tip.hidden).toBe(false);
+    fire(q('[data-testid="token-right-3"]'), "mouseenter");
+    expect(qa("path.edge.hover").every((e) => e.getAttribute("data-to") === "3")).toBe(true);
+    fire(q('[data-testid="token-right-3"]'), "mouseleave");
+    fire(q('[data-testid="token-left-2"]'), "click");
+    expect(qa("path.edge.pinned")).toHaveLength(0);
+    expect(tip.hidden).toBe(true);
+  });
+
+  it("greys out future tokens for autoregressive models and refuses to mask", () => {
+    const { q, qa, masks } = setup({ causal: true });
+    fire(q('[data-testid="token-left-2"]'), "mouseenter");
+    const future = qa(".token.right.future").map((e) => e.getAttribute("data-testid"));
+    expect(future).toEqual(["token-right-3", "token-right-4"]);
+    expect(q('[data-testid="prediction-tooltip"]')!.textContent).toContain("next token");
+    fire(q('[data-testid="token-left-2"]'), "dblclick");
+    expect(masks).toEqual([]);
+    expect(q('[data-testid="viewer-hint"]')!.textContent).toMatch(/bidirectional/);
+  });
+
+  it("asks the host to mask on double-click (bidirectional)", () => {
+    const { q, masks } = setup();
+    fire(q('[data-testid="token-right-3"]'), "dblclick");
+    expect(masks).toEqual([3]);
+  });
+
+  it("asks for a missing layer instead of drawing stale data", () => {
+    const frame = decodeFrame(randomFrame(TEXTS, [0, 5], 3, 4));
+    const store = new AttentionStore(4, 4, TEXTS.length); // layer 3 never loaded
+    store.add(frame.attention);
+    const root = document.createElement("div");
+    const need: number[] = [];
+    const viewer = new Viewer(root, viewState({ layer: 3 }), { onNeedLayer: (l) => need.push(l) });
+    viewer.setAnalysis({ header: { ...frame.header, n_layers: 4 }, store, maskToken: "[MASK]" });
+    expect(need).toEqual([3]);
+    expect(root.querySelector('[data-testid="attention-view"]')!.getAttribute("data-ready")).toBe("false");
+    expect(root.querySelector('[data-testid="loading"]')!.textContent).toContain("layer 3");
+  });
+
+  it("explains a missing predictions list", () => {
+    const frame = decodeFrame(randomFrame(TEXTS, [0, 5], 1, 1));
+    const store = new AttentionStore(1, 1, TEXTS.length);
+    store.add(frame.attention);
+    const root = document.createElement("div");
+    const viewer = new Viewer(root, viewState());
+    viewer.setAnalysis({
+      header: { ...frame.header, predictions: null, predictions_unavailable: "minilm-l6 has no language-model head" },
+      store,
+      maskToken: "[MASK]",
+    });
+    fire(root.querySelector('[data-testid="token-left-1"]'), "mouseenter");
+    const tip = root.querySelector('[data-testid="prediction-tooltip"]')!;
+    expect(tip.textContent).toContain("has no language-model head");
+  });
+});
+
+describe("AttentionView", () => {
+  it("joins edges by (from, to): an unchanged edge keeps its element", () => {
+    const c = document.createElement("div");
+    const v = new AttentionView(c);
+    const tokens = ["a", "b"].map((text) => ({ text, start: 0, end: 1, special: false, segment: 0, masked: false }));
+    const base = { tokens, visible: [0, 1], matrix: new Float32Array([0.5, 0.5, 1, 0]), kind: "bidirectional" as const, pinned: null };
+    v.update({ ...base, edges: [{ from: 0, to: 1, weight: 0.5 }, { from: 1, to: 0, weight: 1 }] });
+    const el = c.querySelector('path[data-from="1"][data-to="0"]');
+    v.update({ ...base, edges: [{ from: 1, to: 0, weight: 0.9 }] });
+    expect(c.querySelectorAll("path.edge")).toHaveLength(1);
+    expect(c.querySelector('path[data-from="1"][data-to="0"]')).toBe(el);
+    expect(el!.getAttribute("data-weight")).toBe("0.9000");
+  });
+
+  it("displays tokens readably", () => {
+    expect(displayToken(" the")).toBe("the");
+    expect(displayToken("\u0120cat")).toBe("cat");
+    expect(displayToken(" ")).toBe("\u2423");
+    expect(displayToken("\n")).toBe("\u2423");
+    expect(displayToken("a".repeat(30)).length).toBe(18);
+  });
+});
