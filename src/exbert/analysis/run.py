@@ -156,12 +156,16 @@ _FORWARD_PARAMS: dict[type, frozenset[str]] = {}
 
 
 def _model_type_ids(model: Model, type_ids: Sequence[int] | None) -> list[int] | None:
-    """The token type ids to feed the model, or None when it takes none it can use.
+    """The token type ids to feed the model, or None when it should get none.
 
-    A model with a single token type (RoBERTa: ``type_vocab_size=1``) gets none even when its
-    tokenizer makes pair type ids: segment 1 would index past its type embeddings.
+    Only when the tokenizer itself feeds them to its model (``model_input_names``): GPT-2's
+    forward accepts ``token_type_ids`` but looks them up in the *word* embeddings, so zeros
+    there are not a no-op. A model with a single token type (RoBERTa: ``type_vocab_size=1``)
+    gets none even when its tokenizer makes pair type ids: 1 would index past its embeddings.
     """
     if type_ids is None or "token_type_ids" not in _forward_params(model):
+        return None
+    if "token_type_ids" not in getattr(model.tokenizer, "model_input_names", ()):
         return None
     n_types = int(getattr(model.module.config, "type_vocab_size", 0) or 0)
     if n_types and max(type_ids, default=0) >= n_types:

@@ -4,12 +4,12 @@ everything a route needs hangs off the app it was built for."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
     from exbert.analysis import Analysis
     from exbert.models import Model
+
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -112,17 +115,24 @@ class AppState:
                 model=name,
             ) from None
 
-    async def analyze(self, req: AnalyzeIn) -> Analysis:
+    async def analyze(
+        self, req: AnalyzeIn, then: Callable[[Analysis], R] | None = None
+    ) -> tuple[Analysis, R | None]:
+        """The analysis of ``req`` (cached or run on the queue), and ``then(analysis)``
+        computed in the same worker hop (e.g. encoding the frame off the event loop)."""
         model = self.model(req.model)
         key = (req.model, req.text, req.text_b, tuple(sorted(set(req.mask))), req.top_k)
         cached = self.cache.get(key)
-        if cached is not None:
-            return cached
-        analysis = await self.queue.run(
-            model.analyze, req.text, text_b=req.text_b, mask=req.mask, top_k=req.top_k
-        )
+
+        def work() -> tuple[Analysis, R | None]:
+            analysis = cached or model.analyze(
+                req.text, text_b=req.text_b, mask=req.mask, top_k=req.top_k
+            )
+            return analysis, then(analysis) if then is not None else None
+
+        analysis, extra = await self.queue.run(work)
         self.cache.put(key, analysis)
-        return analysis
+        return analysis, extra
 
 
 def state_of(request: Request) -> AppState:
@@ -175,9 +185,10 @@ def api_router() -> APIRouter:
     ) -> Response:
         s = state_of(request)
         _check_layers(body.layers, s.model(body.model).info.layers)
-        analysis = await s.analyze(body)
         if format == "binary":
-            return Response(encode_frame(analysis, body.layers), media_type=MEDIA_TYPE)
+            _, frame = await s.analyze(body, lambda a: encode_frame(a, body.layers))
+            return Response(frame, media_type=MEDIA_TYPE)
+        analysis, _ = await s.analyze(body)
         chosen = chosen_layers(analysis, body.layers)
         header = header_with_attention(analysis, chosen)
         header["attention"]["dtype"] = "float32"

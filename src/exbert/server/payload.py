@@ -25,18 +25,6 @@ def chosen_layers(analysis: Analysis, layers: Sequence[int] | None) -> list[int]
     return sorted(set(layers))
 
 
-def attention_f16(analysis: Analysis, chosen: list[int]) -> bytes:
-    """The attention of the ``chosen`` layers as little-endian float16 bytes."""
-    import torch
-
-    data = torch.from_numpy(analysis.attentions)
-    if len(chosen) != data.shape[0]:
-        data = data[chosen]
-    # torch's conversion is ~40x faster than numpy's on attention-like (subnormal-heavy) data
-    raw: bytes = data.half().contiguous().numpy().astype("<f2", copy=False).tobytes()
-    return raw
-
-
 def header_with_attention(analysis: Analysis, chosen: list[int]) -> dict[str, Any]:
     header = analysis.header()
     heads, t = analysis.attentions.shape[1], analysis.attentions.shape[2]
@@ -49,9 +37,13 @@ def header_with_attention(analysis: Analysis, chosen: list[int]) -> dict[str, An
     return header
 
 
-def encode_frame(analysis: Analysis, layers: Sequence[int] | None = None) -> bytes:
+def encode_frame(analysis: Analysis, layers: Sequence[int] | None = None) -> memoryview:
+    """The frame, built in one buffer: the float32 -> float16 conversion writes straight into
+    it (torch's conversion is ~40x faster than numpy's on subnormal-heavy attention)."""
+    import numpy as np
+    import torch
+
     chosen = chosen_layers(analysis, layers)
-    body = attention_f16(analysis, chosen)
     header = header_with_attention(analysis, chosen)
     # the offset depends on the header length, which depends on the offset's digits: iterate
     offset = 0
@@ -62,15 +54,24 @@ def encode_frame(analysis: Analysis, layers: Sequence[int] | None = None) -> byt
         if needed == offset:
             break
         offset = needed
-    pad = offset - 8 - len(raw)
-    return b"".join((MAGIC, struct.pack("<I", len(raw)), raw, b"\0" * pad, body))
+    source = torch.from_numpy(analysis.attentions)
+    if len(chosen) != source.shape[0]:
+        source = source[chosen]
+    buf = bytearray(offset + source.numel() * 2)
+    buf[:4] = MAGIC
+    buf[4:8] = struct.pack("<I", len(raw))
+    buf[8 : 8 + len(raw)] = raw
+    target = np.frombuffer(buf, dtype="<f2", offset=offset).reshape(tuple(source.shape))
+    torch.from_numpy(target).copy_(source)
+    return memoryview(buf)
 
 
-def decode_frame(frame: bytes) -> tuple[dict[str, Any], Any]:
+def decode_frame(frame: bytes | memoryview) -> tuple[dict[str, Any], Any]:
     """Inverse of :func:`encode_frame` (for tests and Python clients): header and a float16
     numpy array shaped ``header["attention"]["shape"]``."""
     import numpy as np
 
+    frame = bytes(frame)
     if frame[:4] != MAGIC:
         raise ValueError("not an exbert analysis frame")
     (n,) = struct.unpack("<I", frame[4:8])

@@ -1,0 +1,83 @@
+"""Server analyse time / engine analyze() time on the same input (target <= 1.1), and the
+attention bytes per weight on the wire (target <= 2.1).
+
+The server is the real uvicorn app on loopback (its analysis cache off, so every request runs
+the model); the client is httpx in the same process; the engine is called directly. Both are
+timed in alternation on the same texts.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import interleaved, machine, text_of_tokens  # noqa: E402
+
+import exbert  # noqa: E402
+from exbert.server import ServerConfig, create_app  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    names = sys.argv[1:] or ["minilm-l6", "smollm2-135m"]
+    models = {n: exbert.load(n) for n in names}
+    port = free_port()
+    app = create_app(models, config=ServerConfig(port=port, cache_bytes=0))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    rows = []
+    for name, model in models.items():
+        for t in (16, 64, 256):
+            text = text_of_tokens(model, t)
+            body = {"model": name, "text": text, "top_k": 5}
+
+            def via_server(body=body) -> int:
+                r = client.post("/api/analyze", json=body)
+                r.raise_for_status()
+                return len(r.content)
+
+            def direct(model=model, text=text) -> None:
+                model.analyze(text, top_k=5)
+
+            size = via_server()
+            reps = 15 if t <= 64 else 5
+            med = interleaved({"server": via_server, "engine": direct}, repeats=reps)
+            a = model.analyze(text)
+            weights = a.attentions.size
+            rows.append({
+                "model": name, "tokens": len(a.tokens),
+                "engine_ms": med["engine"] * 1e3, "server_ms": med["server"] * 1e3,
+                "ratio": med["server"] / med["engine"],
+                "bytes": size, "bytes_per_weight": size / weights,
+            })
+            r = rows[-1]
+            print(f"{name:<14} T={r['tokens']:<4} engine {r['engine_ms']:8.1f} ms  "
+                  f"server {r['server_ms']:8.1f} ms  ratio {r['ratio']:.3f}  "
+                  f"{r['bytes_per_weight']:.3f} B/weight", flush=True)
+    server.should_exit = True
+    out = {"machine": machine(), "rows": rows,
+           "max_ratio": max(r["ratio"] for r in rows),
+           "max_bytes_per_weight": max(r["bytes_per_weight"] for r in rows)}
+    Path("benchmarks/results").mkdir(parents=True, exist_ok=True)
+    Path("benchmarks/results/server.json").write_text(json.dumps(out, indent=2))
+    print(json.dumps({k: v for k, v in out.items() if k != "rows"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Shared helpers for the benchmarks: the machine description and robust timing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def text_of_tokens(model: Any, n: int) -> str:
+    """A natural-looking text whose encoding has exactly ``n`` tokens (specials included)."""
+    words = ("the quick brown fox jumps over a lazy dog while the cat watches from "
+             "its warm window ").split()
+    out: list[str] = []
+    i = 0
+    while True:
+        candidate = " ".join([*out, words[i % len(words)]])
+        count = len(model.tokenizer(candidate)["input_ids"])
+        if count > n:
+            break
+        out.append(words[i % len(words)])
+        i += 1
+        if count == n:
+            break
+    return " ".join(out)
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds of each function, run in alternation so drift hits them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
