@@ -145,14 +145,22 @@ def _demo_corpus(model_name: str, *, build: bool) -> Any:
     return demo.existing_demo_corpus(model_name)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def access_token(host: str, token: str | None) -> str | None:
+    """The token a server on ``host`` requires: none on loopback unless given; beyond
+    loopback always one (generated when not given), so it never serves a network openly."""
     import secrets
 
     from exbert.server.security import is_loopback
 
-    token = args.token
-    if not is_loopback(args.host) and not token:
-        token = secrets.token_urlsafe(24)
+    if token is not None and not token.strip():
+        raise ExbertError("--token must not be empty")
+    if token or is_loopback(host):
+        return token
+    return secrets.token_urlsafe(24)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    token = access_token(args.host, args.token)
     import uvicorn
 
     import exbert
