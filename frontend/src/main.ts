@@ -17,6 +17,7 @@ declare global {
 /** Above this many bytes of float16 attention, layers are fetched one at a time on demand. */
 export const ALL_LAYERS_LIMIT = 32 * 1024 * 1024;
 const TOP_K = 5;
+const URL_WRITES_PER_10S = 120;
 
 function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -38,7 +39,7 @@ class App {
   private seq = 0;
   private pendingLayers = new Set<number>();
   private urlTimer: ReturnType<typeof setTimeout> | null = null;
-  private lastUrlWrite = 0;
+  private urlWrites: number[] = [];
 
   private readonly modelSelect: HTMLSelectElement;
   private readonly modelInfo: HTMLSpanElement;
@@ -136,7 +137,7 @@ class App {
     if (!this.model()) this.state.model = this.models[0].name;
     this.modelSelect.value = this.state.model;
     this.applyModelShape();
-    this.writeUrl(true);
+    this.writeUrl();
     if (this.state.text.trim()) void this.run({ text: this.state.text, textB: this.state.textB, mask: this.state.mask });
   }
 
@@ -158,7 +159,7 @@ class App {
     this.store = null;
     this.viewer.setAnalysis(null);
     this.applyModelShape();
-    this.writeUrl(true);
+    this.writeUrl();
     if (this.input.value.trim()) void this.analyseFromInputs();
     else this.viewer.showMessage("Type a sentence above and press Analyze.");
   }
@@ -171,26 +172,36 @@ class App {
   private onKey(ev: KeyboardEvent): void {
     if (ev.key !== "ArrowLeft" && ev.key !== "ArrowRight") return;
     if (ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+    // Leave the keys to text fields, selects and sliders; checkboxes and buttons do not use them.
     const t = ev.target as HTMLElement | null;
-    if (t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName))) return;
+    if (t && (t.isContentEditable || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return;
+    if (t instanceof HTMLInputElement && !["checkbox", "radio", "button", "submit", "reset"].includes(t.type)) return;
     ev.preventDefault();
     this.viewer.stepLayer(ev.key === "ArrowLeft" ? -1 : 1);
   }
 
-  /** history.replaceState, at most every 100 ms (a trailing write catches the last change). */
-  private writeUrl(now = false): void {
+  /**
+   * history.replaceState, at once, except when more than URL_WRITES_PER_10S writes happened in
+   * the last 10 s (a slider drag): browsers ignore state updates beyond ~200 per 10 s, so a
+   * trailing write then catches the last change.
+   */
+  private writeUrl(): void {
     const write = () => {
       this.urlTimer = null;
-      this.lastUrlWrite = performance.now();
+      const t = performance.now();
+      this.urlWrites = this.urlWrites.filter((w) => t - w < 10_000);
+      this.urlWrites.push(t);
       const q = encodeState(this.state);
-      const url = q ? `?${q}` : location.pathname;
-      if (url !== location.search) history.replaceState(null, "", url + location.hash);
+      const url = (q ? `?${q}` : location.pathname) + location.hash;
+      if (`?${q}` !== location.search) history.replaceState(null, "", url);
     };
-    if (now || performance.now() - this.lastUrlWrite > 100) {
+    const now = performance.now();
+    const recent = this.urlWrites.filter((w) => now - w < 10_000).length;
+    if (recent < URL_WRITES_PER_10S) {
       if (this.urlTimer) clearTimeout(this.urlTimer);
       write();
     } else if (!this.urlTimer) {
-      this.urlTimer = setTimeout(write, 100);
+      this.urlTimer = setTimeout(write, 250);
     }
   }
 
@@ -212,7 +223,7 @@ class App {
     const text = this.input.value;
     const textB = this.inputB.value;
     if (!text.trim()) {
-      this.showError(new ApiError("type a sentence to analyse", "EmptyText", 0));
+      this.showError(new ApiError("the text is empty: type a sentence to analyse", "EmptyText", 0));
       return;
     }
     const sameText = this.header !== null && text === this.state.text && textB === this.state.textB;
@@ -245,11 +256,15 @@ class App {
     const seq = ++this.seq;
     this.pendingLayers.clear();
     this.state = { ...this.state, text: p.text, textB: p.textB, mask: p.mask };
-    this.writeUrl(true);
-    // Upper bound on the token count before the server has tokenised: one per character.
-    const estT = Math.min(m.max_tokens || 512, [...p.text].length + [...p.textB].length + 4);
+    this.writeUrl();
+    // Rough (generous) token count before the server has tokenised: one per two UTF-8 bytes.
+    // If the guess is low the frame is merely larger than planned; if the real payload turns
+    // out small, the other layers follow in one request (below).
+    const utf8 = new TextEncoder().encode(p.text + p.textB).length;
+    const estT = Math.min(m.max_tokens || 512, Math.ceil(utf8 / 2) + 4);
     const perLayer = payloadBytes(m.layers, m.heads, estT) > ALL_LAYERS_LIMIT;
     const layer = this.state.layer;
+    document.body.dataset.ready = "false";
     this.button.disabled = true;
     this.button.classList.add("busy");
     this.viewer.setLoading(p.mask.length ? "Analysing with masked tokens\u2026" : "Analysing\u2026");
@@ -263,7 +278,7 @@ class App {
       this.store = store;
       this.state.mask = hd.mask ?? p.mask;
       this.clearError();
-      this.writeUrl(true);
+      this.writeUrl();
       this.viewer.setAnalysis({ header: hd, store, maskToken: m.mask_token });
       this.modelInfo.textContent =
         `${m.kind} \u00b7 ${hd.n_layers} layers \u00d7 ${hd.n_heads} heads \u00b7 ${hd.tokens.length} tokens`;

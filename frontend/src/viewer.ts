@@ -312,7 +312,7 @@ export class Viewer {
   private headMatrix(h: number): Float32Array {
     const a = this.analysis!;
     const raw = a.store.head(this.state.layer, h);
-    if (!this.state.hideSpecial) return raw;
+    if (!this.state.hideSpecial || !a.header.tokens.some((t) => t.special && !t.masked)) return raw;
     const key = `${this.state.layer}:${h}`;
     let m = this.headCache.get(key);
     if (!m) {
@@ -326,7 +326,13 @@ export class Viewer {
   render(): void {
     const t0 = performance.now();
     const a = this.analysis;
-    if (!a) return;
+    if (!a) {
+      this.attention.update({ tokens: [], visible: [], matrix: new Float32Array(0), edges: [], kind: "bidirectional", pinned: null });
+      this.heads.clear();
+      this.current = null;
+      this.svg.removeAttribute("data-ready");
+      return;
+    }
     const { header, store } = a;
     const tokens = header.tokens;
     const T = tokens.length;
@@ -357,7 +363,15 @@ export class Viewer {
     const keep = (f: Focus | null) => (f && !hidden[f.index] ? f : null);
     this.pinned = keep(this.pinned);
     this.hover = keep(this.hover);
-    this.attention.update({ tokens, visible, matrix: m, edges, kind: header.kind, pinned: this.pinned });
+    this.attention.update({
+      tokens,
+      visible,
+      matrix: m,
+      edges,
+      kind: header.kind,
+      pinned: this.pinned,
+      maskToken: a.maskToken,
+    });
     this.current = { matrix: m, visible };
     this.updateHeads();
     this.svg.setAttribute("data-ready", "true");
@@ -399,11 +413,12 @@ export class Viewer {
         pinned: same(f, this.pinned),
       },
       anchor,
+      this.svg,
     );
   }
 
   private anchorOf(f: Focus): Element | null {
-    return this.svg.querySelector(`[data-testid="token-${f.side}-${f.index}"]`);
+    return this.attention.tokenElement(f);
   }
 
   private onHover(f: Focus | null, anchor: Element | null): void {

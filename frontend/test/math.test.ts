@@ -118,6 +118,14 @@ describe("combineHeads", () => {
     rowSums(out, T).forEach((s) => expect(s).toBeCloseTo(1, 6));
   });
 
+  it("renormalises rows that do not sum to 1 (float16 rounding, zeroed rows)", () => {
+    const P = new Float32Array([0.3, 0.2, 0, 0]); // row 0 sums to 0.5, row 1 to 0
+    const Q = new Float32Array([0.1, 0.4, 0, 0]);
+    const out = combineHeads([P, Q], [0.5, 0.5], T);
+    // row 0: [0.2, 0.3] / 0.5 = [0.4, 0.6]; row 1 stays 0
+    expect(Array.from(out).map((v) => +v.toFixed(6))).toEqual([0.4, 0.6, 0, 0]);
+  });
+
   it("equal weights give the mean; one head gives that head", () => {
     const mean = combineHeads([A, B], equalWeights(2), T);
     expect(Array.from(mean).map((v) => +v.toFixed(6))).toEqual([0.5, 0.5, 0.3, 0.7]);

@@ -47,9 +47,12 @@ describe("Viewer", () => {
     expect(svg.tagName.toLowerCase()).toBe("svg");
     expect(svg.getAttribute("data-ready")).toBe("true");
     // special tokens hidden by default
-    expect(q('[data-testid="token-left-0"]')).toBeNull();
-    expect(q('[data-testid="token-right-5"]')).toBeNull();
+    expect((q('[data-testid="token-left-0"]') as HTMLElement).hidden).toBe(true);
+    expect((q('[data-testid="token-right-5"]') as HTMLElement).hidden).toBe(true);
+    expect(qa('[data-testid^="token-left-"]')).toHaveLength(6);
+    expect(qa('[data-testid^="token-left-"]:not([hidden])')).toHaveLength(4);
     expect(q('[data-testid="token-left-1"]')!.textContent).toContain("the");
+    expect(q('[data-testid="token-left-1"]')!.namespaceURI).toBe("http://www.w3.org/1999/xhtml");
     const edges = qa("path.edge");
     expect(edges.length).toBeGreaterThanOrEqual(4); // at least one per visible row
     for (const e of edges) {
@@ -76,8 +79,8 @@ describe("Viewer", () => {
     toggle.checked = false;
     toggle.dispatchEvent(new Event("change"));
     expect(changes.at(-1)!.hideSpecial).toBe(false);
-    expect(q('[data-testid="token-left-0"]')).not.toBeNull();
-    expect(q('[data-testid="token-right-5"]')).not.toBeNull();
+    expect((q('[data-testid="token-left-0"]') as HTMLElement).hidden).toBe(false);
+    expect((q('[data-testid="token-right-5"]') as HTMLElement).hidden).toBe(false);
     const special = qa("path.edge").filter((e) => ["0", "5"].includes(e.getAttribute("data-to")!) || ["0", "5"].includes(e.getAttribute("data-from")!));
     expect(special.length).toBeGreaterThan(0);
   });
@@ -156,12 +159,26 @@ describe("Viewer", () => {
   it("greys out future tokens for autoregressive models and refuses to mask", () => {
     const { q, qa, masks } = setup({ causal: true });
     fire(q('[data-testid="token-left-2"]'), "mouseenter");
-    const future = qa(".token.right.future").map((e) => e.getAttribute("data-testid"));
+    const future = qa(".token.right.future:not([hidden])").map((e) => e.getAttribute("data-testid"));
     expect(future).toEqual(["token-right-3", "token-right-4"]);
     expect(q('[data-testid="prediction-tooltip"]')!.textContent).toContain("next token");
     fire(q('[data-testid="token-left-2"]'), "dblclick");
     expect(masks).toEqual([]);
     expect(q('[data-testid="viewer-hint"]')!.textContent).toMatch(/bidirectional/);
+  });
+
+  it("shows masked tokens as the mask token, with the original word", () => {
+    const frame = decodeFrame(randomFrame(TEXTS, [0, 5], 1, 1));
+    const store = new AttentionStore(1, 1, TEXTS.length);
+    store.add(frame.attention);
+    const root = document.createElement("div");
+    const viewer = new Viewer(root, viewState());
+    const tokens = frame.header.tokens.map((t, i) => (i === 2 ? { ...t, masked: true } : t));
+    viewer.setAnalysis({ header: { ...frame.header, tokens, mask: [2] }, store, maskToken: "[MASK]" });
+    const el = root.querySelector('[data-testid="token-left-2"]')!;
+    expect(el.classList.contains("masked")).toBe(true);
+    expect(el.querySelector(".txt")!.textContent).toBe("[MASK]");
+    expect(el.querySelector(".orig")!.textContent).toBe("cat");
   });
 
   it("asks the host to mask on double-click (bidirectional)", () => {
@@ -220,5 +237,17 @@ describe("AttentionView", () => {
     expect(displayToken(" ")).toBe("\u2423");
     expect(displayToken("\n")).toBe("\u2423");
     expect(displayToken("a".repeat(30)).length).toBe(18);
+  });
+});
+
+describe("renderAnalysis (embedding without a server)", () => {
+  it("renders a frame into a container", async () => {
+    Object.defineProperty(HTMLCanvasElement.prototype, "getContext", { value: () => null, configurable: true });
+    const { renderAnalysis } = await import("../src/embed");
+    const c = document.createElement("div");
+    renderAnalysis(c, randomFrame(TEXTS, [0, 5], 2, 2), { state: { layer: 1, hideSpecial: false } });
+    expect(c.querySelector('[data-testid="attention-view"]')!.getAttribute("data-layer")).toBe("1");
+    expect(c.querySelector('[data-testid="token-left-0"]')).not.toBeNull();
+    expect(c.querySelectorAll(".head-box")).toHaveLength(2);
   });
 });

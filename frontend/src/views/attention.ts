@@ -1,6 +1,9 @@
 // The attention view: tokens in a left and a right column, attention drawn as cubic curves from
 // each left token i (attending) to right tokens j (attended to). Renders into a given container,
 // reuses its SVG between updates and joins edges by (from, to). No global state.
+//
+// The edges are SVG paths; each token column is HTML inside a <foreignObject>, so that tokens
+// are ordinary HTML elements (text selection, innerText, accessibility) within the one SVG.
 
 import { linkHorizontal, select, type Selection } from "d3";
 import type { Edge } from "../math";
@@ -14,7 +17,7 @@ export interface Focus {
 
 export interface AttentionViewData {
   tokens: readonly TokenInfo[];
-  /** Indices of the tokens to show, in order (hidden special tokens left out). */
+  /** Indices of the tokens to show, in order; the others (hidden special tokens) are hidden. */
   visible: readonly number[];
   /** The displayed T x T matrix (after head combination and hiding); used for weight bars. */
   matrix: ArrayLike<number>;
@@ -22,21 +25,25 @@ export interface AttentionViewData {
   edges: readonly Edge[];
   kind: ModelKind;
   pinned: Focus | null;
+  /** Shown in place of a masked token's text (default "[MASK]"). */
+  maskToken?: string | null;
 }
 
 export interface AttentionViewEvents {
   /** Pointer entered (focus) or left (null) a token. `anchor` is the token's element. */
-  onHover?(focus: Focus | null, anchor: SVGGElement | null): void;
+  onHover?(focus: Focus | null, anchor: HTMLElement | null): void;
   onClick?(focus: Focus): void;
   onDoubleClick?(focus: Focus): void;
 }
 
+const XHTML = "http://www.w3.org/1999/xhtml";
 const COL_W = 150;
 const GAP = 250;
 const TOP = 30;
 const PAD = 8;
 const RIGHT_X = COL_W + GAP;
 const WIDTH = RIGHT_X + COL_W;
+const BAR_W = 40;
 
 interface TokenDatum {
   index: number;
@@ -54,15 +61,22 @@ export function displayToken(text: string, max = 18): string {
 
 const edgeKey = (e: Edge) => `${e.from}-${e.to}`;
 
+type Col = Selection<HTMLDivElement, unknown, null, undefined>;
+
 export class AttentionView {
   readonly svg: SVGSVGElement;
   private readonly root: Selection<SVGSVGElement, unknown, null, undefined>;
   private readonly gEdges: Selection<SVGGElement, unknown, null, undefined>;
-  private readonly gLeft: Selection<SVGGElement, unknown, null, undefined>;
-  private readonly gRight: Selection<SVGGElement, unknown, null, undefined>;
+  private readonly foLeft: Selection<SVGForeignObjectElement, unknown, null, undefined>;
+  private readonly foRight: Selection<SVGForeignObjectElement, unknown, null, undefined>;
+  private readonly colLeft: Col;
+  private readonly colRight: Col;
   private data: AttentionViewData | null = null;
   private hover: Focus | null = null;
   private rowY = new Map<number, number>();
+  private layout = "";
+  /** Whether some edge may carry a hover/pinned class (skips a pass over all edges if not). */
+  private edgesMarked = false;
   private readonly link = linkHorizontal<[[number, number], [number, number]], [number, number]>()
     .source((d) => d[0])
     .target((d) => d[1]);
@@ -75,7 +89,7 @@ export class AttentionView {
     const svg = doc.createElementNS("http://www.w3.org/2000/svg", "svg");
     svg.setAttribute("data-testid", "attention-view");
     svg.setAttribute("class", "attention-view");
-    svg.setAttribute("role", "img");
+    svg.setAttribute("role", "group");
     svg.setAttribute("aria-label", "attention between tokens");
     container.appendChild(svg);
     this.svg = svg;
@@ -84,8 +98,13 @@ export class AttentionView {
     heads.append("text").attr("x", COL_W - 6).attr("y", 14).attr("text-anchor", "end").text("from");
     heads.append("text").attr("x", RIGHT_X + 6).attr("y", 14).text("to");
     this.gEdges = this.root.append("g").attr("class", "edges");
-    this.gLeft = this.root.append("g").attr("class", "tokens left");
-    this.gRight = this.root.append("g").attr("class", "tokens right");
+    const column = (side: Side, x: number) => {
+      const fo = this.root.append("foreignObject").attr("x", x).attr("y", TOP).attr("width", COL_W).attr("height", 0);
+      const div = fo.append(() => doc.createElementNS(XHTML, "div") as HTMLDivElement).attr("class", `tok-col ${side}`);
+      return [fo, div] as const;
+    };
+    [this.foLeft, this.colLeft] = column("left", 0);
+    [this.foRight, this.colRight] = column("right", RIGHT_X);
     this.root.attr("width", WIDTH + 2 * PAD).attr("viewBox", `${-PAD} 0 ${WIDTH + 2 * PAD} ${TOP}`);
   }
 
@@ -100,13 +119,18 @@ export class AttentionView {
       .attr("height", height)
       .attr("viewBox", `${-PAD} 0 ${WIDTH + 2 * PAD} ${height}`)
       .style("--token-font", `${font}px`);
+    const layout = `${rowH}:${data.visible.join(",")}`;
+    const layoutChanged = layout !== this.layout;
+    this.layout = layout;
     this.rowY = new Map();
     data.visible.forEach((i, k) => this.rowY.set(i, TOP + k * rowH + rowH / 2));
     if (this.hover && !this.rowY.has(this.hover.index)) this.hover = null;
 
-    this.drawTokens(this.gLeft, "left", rowH);
-    this.drawTokens(this.gRight, "right", rowH);
-    this.drawEdges();
+    this.foLeft.attr("height", n * rowH);
+    this.foRight.attr("height", n * rowH);
+    this.drawTokens(this.colLeft, "left", rowH);
+    this.drawTokens(this.colRight, "right", rowH);
+    this.drawEdges(layoutChanged);
     this.applyFocus();
   }
 
@@ -118,24 +142,25 @@ export class AttentionView {
     }
   }
 
-  private drawTokens(
-    g: Selection<SVGGElement, unknown, null, undefined>,
-    side: Side,
-    rowH: number,
-  ): void {
+  /** The element of a token (for anchoring a tooltip). */
+  tokenElement(f: Focus): HTMLElement | null {
+    return this.svg.querySelector(`[data-testid="token-${f.side}-${f.index}"]`);
+  }
+
+  private drawTokens(col: Col, side: Side, rowH: number): void {
     const data = this.data!;
-    const items: TokenDatum[] = data.visible.map((i) => ({ index: i, side, token: data.tokens[i] }));
-    const x0 = side === "left" ? 0 : RIGHT_X;
-    const sel = g
-      .selectAll<SVGGElement, TokenDatum>("g.token")
+    const items: TokenDatum[] = data.tokens.map((token, index) => ({ index, side, token }));
+    const rowY = this.rowY;
+    const mask = data.maskToken ?? "[MASK]";
+    const sel = col
+      .selectAll<HTMLDivElement, TokenDatum>("div.token")
       .data(items, (d) => String(d.index))
       .join((enter) => {
-        const t = enter.append("g").attr("data-testid", (d) => `token-${side}-${d.index}`);
-        t.append("rect").attr("class", "bg");
-        t.append("rect").attr("class", "bar");
-        t.append("text");
-        t.append("title");
-        t.on("mouseenter", (ev: MouseEvent, d) => this.setHover({ side: d.side, index: d.index }, ev.currentTarget as SVGGElement))
+        const t = enter.append("xhtml:div").attr("data-testid", (d) => `token-${side}-${d.index}`);
+        t.append("xhtml:span").attr("class", "bar");
+        t.append("xhtml:span").attr("class", "txt");
+        t.append("xhtml:span").attr("class", "orig");
+        t.on("mouseenter", (ev: MouseEvent, d) => this.setHover({ side: d.side, index: d.index }, ev.currentTarget as HTMLElement))
           .on("mouseleave", () => this.setHover(null, null))
           .on("click", (_ev, d) => this.events.onClick?.({ side: d.side, index: d.index }))
           .on("dblclick", (ev: MouseEvent, d) => {
@@ -156,31 +181,15 @@ export class AttentionView {
           .filter(Boolean)
           .join(" "),
       )
-      .attr("transform", (d) => `translate(0,${this.rowY.get(d.index)! - rowH / 2})`);
-    sel
-      .select("rect.bg")
-      .attr("x", x0)
-      .attr("width", COL_W)
-      .attr("height", rowH - 2)
-      .attr("y", 1)
-      .attr("rx", 3);
-    sel
-      .select("rect.bar")
-      .attr("x", side === "left" ? COL_W : x0)
-      .attr("y", 2)
-      .attr("height", rowH - 4)
-      .attr("width", 0);
-    sel
-      .select("text")
-      .attr("x", side === "left" ? COL_W - 6 : x0 + 6)
-      .attr("y", rowH / 2)
-      .attr("dy", "0.35em")
-      .attr("text-anchor", side === "left" ? "end" : "start")
-      .text((d) => displayToken(d.token.text));
-    sel.select("title").text((d) => `#${d.index} ${JSON.stringify(d.token.text)}${d.token.masked ? " (masked)" : ""}`);
+      .property("hidden", (d) => !rowY.has(d.index))
+      .attr("title", (d) => `#${d.index} ${JSON.stringify(d.token.text)}${d.token.masked ? " (masked)" : ""}`)
+      .style("top", (d) => (rowY.has(d.index) ? `${rowY.get(d.index)! - TOP - rowH / 2}px` : null))
+      .style("height", `${rowH}px`);
+    sel.select(".txt").text((d) => (d.token.masked ? mask : displayToken(d.token.text)));
+    sel.select(".orig").text((d) => (d.token.masked ? displayToken(d.token.text, 10) : ""));
   }
 
-  private drawEdges(): void {
+  private drawEdges(layoutChanged: boolean): void {
     const data = this.data!;
     let max = 0;
     for (const e of data.edges) if (e.weight > max) max = e.weight;
@@ -189,19 +198,30 @@ export class AttentionView {
     const x2 = RIGHT_X - 2;
     const rowY = this.rowY;
     const link = this.link;
-    this.gEdges
+    // A token's edge to itself would be a flat line with an empty bounding box (reported as
+    // invisible by hit-testing tools); half a pixel of slope keeps it a real box.
+    const path = (e: Edge) => link([[x1, rowY.get(e.from)!], [x2, rowY.get(e.to)! + (e.from === e.to ? 0.5 : 0)]]);
+    // Geometry and endpoints only change on enter or when the rows moved; weights always.
+    const sel = this.gEdges
       .selectAll<SVGPathElement, Edge>("path.edge")
       .data(data.edges.filter((e) => rowY.has(e.from) && rowY.has(e.to)), edgeKey)
-      .join((enter) => enter.append("path").attr("class", "edge"))
-      .attr("d", (e) => link([[x1, rowY.get(e.from)!], [x2, rowY.get(e.to)!]]))
-      .attr("data-from", (e) => e.from)
-      .attr("data-to", (e) => e.to)
+      .join(
+        (enter) =>
+          enter
+            .append("path")
+            .attr("class", "edge")
+            .attr("data-from", (e) => e.from)
+            .attr("data-to", (e) => e.to)
+            .attr("d", path),
+        (update) => (layoutChanged ? update.attr("d", path) : update),
+      );
+    sel
       .attr("data-weight", (e) => e.weight.toFixed(4))
       .attr("stroke-width", (e) => (0.6 + 4.4 * e.weight * scale).toFixed(2))
       .attr("stroke-opacity", (e) => (0.12 + 0.78 * e.weight * scale).toFixed(3));
   }
 
-  private setHover(f: Focus | null, anchor: SVGGElement | null): void {
+  private setHover(f: Focus | null, anchor: HTMLElement | null): void {
     this.hover = f;
     this.applyFocus();
     this.events.onHover?.(f, anchor);
@@ -216,30 +236,28 @@ export class AttentionView {
     const primary = hover ?? pinned;
     const match = (f: Focus | null) => (e: Edge) =>
       f !== null && (f.side === "left" ? e.from === f.index : e.to === f.index);
-    const isHover = match(hover);
-    const isPinned = match(pinned);
     this.root.classed("focused", primary !== null);
-    this.gEdges
-      .selectAll<SVGPathElement, Edge>("path.edge")
-      .classed("hover", isHover)
-      .classed("pinned", isPinned);
+    if (primary !== null || this.edgesMarked) {
+      this.gEdges
+        .selectAll<SVGPathElement, Edge>("path.edge")
+        .classed("hover", match(hover))
+        .classed("pinned", match(pinned));
+      this.edgesMarked = primary !== null;
+    }
 
+    // Weight bars: the focused token's attention to (or from) every shown token, by row max.
     const T = data.tokens.length;
     const m = data.matrix;
-    const weights = new Map<string, number>();
+    const bars = new Float32Array(T);
     if (primary) {
+      const at = (k: number) => (primary.side === "left" ? m[primary.index * T + k] : m[k * T + primary.index]);
       let mx = 0;
-      for (const k of data.visible) {
-        const v = primary.side === "left" ? m[primary.index * T + k] : m[k * T + primary.index];
-        if (v > mx) mx = v;
-      }
-      for (const k of data.visible) {
-        const v = primary.side === "left" ? m[primary.index * T + k] : m[k * T + primary.index];
-        if (v > 0 && mx > 0) weights.set(`${primary.side === "left" ? "right" : "left"}-${k}`, v / mx);
-      }
+      for (const k of data.visible) mx = Math.max(mx, at(k));
+      if (mx > 0) for (const k of data.visible) bars[k] = at(k) / mx;
     }
+    const barSide: Side | null = primary ? (primary.side === "left" ? "right" : "left") : null;
     const causal = data.kind === "autoregressive";
-    const tokens = this.root.selectAll<SVGGElement, TokenDatum>("g.token");
+    const tokens = this.root.selectAll<HTMLDivElement, TokenDatum>("div.token");
     tokens
       .classed("hovered", (d) => hover !== null && hover.side === d.side && hover.index === d.index)
       .classed("pinned", (d) => pinned !== null && pinned.side === d.side && pinned.index === d.index)
@@ -248,8 +266,7 @@ export class AttentionView {
         (d) => causal && primary !== null && primary.side === "left" && d.side === "right" && d.index > primary.index,
       );
     tokens
-      .select<SVGRectElement>("rect.bar")
-      .attr("width", (d) => (weights.get(`${d.side}-${d.index}`) ?? 0) * 40)
-      .attr("x", (d) => (d.side === "left" ? COL_W - (weights.get(`${d.side}-${d.index}`) ?? 0) * 40 : RIGHT_X));
+      .select<HTMLSpanElement>("span.bar")
+      .style("width", (d) => (d.side === barSide && bars[d.index] > 0 ? `${(bars[d.index] * BAR_W).toFixed(1)}px` : "0px"));
   }
 }

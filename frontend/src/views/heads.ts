@@ -45,7 +45,10 @@ function blues(): Uint8ClampedArray {
   return palette;
 }
 
-/** Paint `values` (rows x cols) into a canvas, each cell one pixel, scaled by its maximum. */
+/**
+ * Paint `values` (rows x cols) into a canvas, each cell one pixel, scaled by its maximum with a
+ * square-root curve so that weak patterns stay visible next to an attention sink.
+ */
 function paint(canvas: HTMLCanvasElement, values: Float32Array, rows: number, cols: number): void {
   if (canvas.width !== cols) canvas.width = cols;
   if (canvas.height !== rows) canvas.height = rows;
@@ -55,9 +58,9 @@ function paint(canvas: HTMLCanvasElement, values: Float32Array, rows: number, co
   for (let k = 0; k < values.length; k++) if (values[k] > mx) mx = values[k];
   const img = ctx.createImageData(cols, rows);
   const p = blues();
-  const s = mx > 0 ? 255 / mx : 0;
+  const s = mx > 0 ? 1 / mx : 0;
   for (let k = 0; k < rows * cols; k++) {
-    const c = 3 * Math.min(255, Math.round(values[k] * s));
+    const c = 3 * Math.min(255, Math.round(255 * Math.sqrt(Math.max(0, values[k] * s))));
     img.data[4 * k] = p[c];
     img.data[4 * k + 1] = p[c + 1];
     img.data[4 * k + 2] = p[c + 2];
@@ -105,6 +108,7 @@ export class HeadsView {
     this.summary = doc.createElement("div");
     this.summary.className = "heads-summary";
     container.append(bar, this.grid, this.summary);
+    this.clear();
   }
 
   private build(n: number): void {
@@ -144,6 +148,14 @@ export class HeadsView {
       this.grid.append(el);
       this.boxes.push({ el, canvas, input });
     }
+  }
+
+  /** Remove the boxes (no analysis to summarise). */
+  clear(): void {
+    this.grid.replaceChildren();
+    this.boxes = [];
+    this.caption.textContent = "Heads";
+    this.summary.textContent = "";
   }
 
   update(d: HeadsViewData): void {
@@ -191,6 +203,10 @@ export class HeadsView {
     const sel = d.selected.length === d.nHeads ? "all heads" : `${d.selected.length} of ${d.nHeads} heads`;
     this.summary.textContent =
       `${sel} \u00b7 weights sum to ${+sum.toFixed(3)}` +
-      (Math.abs(sum - 1) > 1e-6 ? " (used relative to their sum; rows renormalised)" : "");
+      (sum <= 0
+        ? " (all zero: equal weights used)"
+        : Math.abs(sum - 1) > 1e-6
+          ? " (used relative to their sum; rows renormalised)"
+          : "");
   }
 }

@@ -26,7 +26,7 @@ export class PredictionTooltip {
     this.el = el;
   }
 
-  show(c: TooltipContent, anchor: Element | null): void {
+  show(c: TooltipContent, anchor: Element | null, column: Element | null = null): void {
     const doc = this.el.ownerDocument;
     const el = this.el;
     el.replaceChildren();
@@ -77,21 +77,26 @@ export class PredictionTooltip {
       el.append(list);
     }
     el.hidden = false;
-    this.place(anchor);
+    this.place(anchor, column);
   }
 
-  private place(anchor: Element | null): void {
+  /**
+   * Place the tooltip beside the token's row, to the right of `column` (the attention SVG) so
+   * that it does not cover the edges, or left of it when there is no room.
+   */
+  private place(anchor: Element | null, column: Element | null): void {
     const win = this.el.ownerDocument.defaultView;
     if (!anchor || !win) return;
     const r = anchor.getBoundingClientRect();
-    const w = this.el.offsetWidth || 240;
+    const c = column ? column.getBoundingClientRect() : r;
+    const w = this.el.offsetWidth || 250;
     const h = this.el.offsetHeight || 160;
-    let x = r.right + 10;
-    if (x + w > win.innerWidth - 8) x = Math.max(8, r.left - w - 10);
-    let y = r.top - 8;
+    let x = c.right + 8;
+    if (x + w > win.innerWidth - 8) x = Math.max(8, c.left - w - 8);
+    let y = r.top + r.height / 2 - 24;
     if (y + h > win.innerHeight - 8) y = Math.max(8, win.innerHeight - h - 8);
     this.el.style.left = `${Math.round(x)}px`;
-    this.el.style.top = `${Math.round(y)}px`;
+    this.el.style.top = `${Math.round(Math.max(8, y))}px`;
   }
 
   hide(): void {
