@@ -49,7 +49,7 @@ class ServerConfig:
     max_body_bytes: int = 256 * 1024
     workers: int = 1
     max_pending: int = 64
-    cache_bytes: int = 512 * 1024 * 1024
+    cache_bytes: int = 64 * 1024 * 1024
     static_dir: Path | None = None
 
 
