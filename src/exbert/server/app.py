@@ -56,6 +56,7 @@ class ServerConfig:
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut, "description": text}
     for status, text in (
+        (400, "unreadable request (body not UTF-8 JSON, unknown host)"),
         (401, "missing access token"),
         (404, "unknown model or corpus"),
         (413, "request body too large"),
@@ -210,6 +211,26 @@ MISSING_FRONTEND = """<!doctype html><meta charset="utf-8"><title>exbert</title>
 The API is up: <a href="/api/models">/api/models</a>.</p>"""
 
 
+def _document_names(app: FastAPI, models: list[str], corpora: list[str]) -> None:
+    """Put this server's model and corpus names into the schema as examples, so clients and
+    schema-driven tools see names that exist."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for component in schema.get("components", {}).get("schemas", {}).values():
+                props = component.get("properties", {})
+                if "model" in props and models:
+                    props["model"]["examples"] = models
+                if "corpus" in props and corpora:
+                    props["corpus"]["examples"] = corpora
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     models: Mapping[str, Model],
     *,
@@ -234,6 +255,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.exbert = AppState(dict(models), dict(corpora or {}), config, queue)
+    _document_names(app, list(models), list(corpora or {}))
     install_error_handlers(app)
     app.include_router(api_router())
     static = _static_dir(config)

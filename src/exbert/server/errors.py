@@ -52,7 +52,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONBytes:
-        names = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+        names = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed",
+                 413: "PayloadTooLarge"}
         type_ = names.get(exc.status_code, "HTTPError")
         message = exc.detail if isinstance(exc.detail, str) else type_
         if exc.status_code == 404 and message == "Not Found":

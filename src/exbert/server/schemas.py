@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_TEXT_CHARS = 20_000
 MAX_TOP_K = 50
+
+
+Position = Annotated[int, Field(ge=0, le=1_000_000)]
 
 
 class Strict(BaseModel):
@@ -47,10 +50,10 @@ class AnalyzeIn(Strict):
     model: str = Field(max_length=200, description="a model name from GET /api/models")
     text: str = Field(max_length=MAX_TEXT_CHARS)
     text_b: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="second sentence")
-    mask: list[int] = Field(default_factory=list, max_length=512,
+    mask: list[Position] = Field(default_factory=list, max_length=512,
                             description="token positions to mask (bidirectional models)")
     top_k: int = Field(5, ge=0, le=MAX_TOP_K)
-    layers: list[int] | None = Field(
+    layers: list[Position] | None = Field(
         None, max_length=512, description="layers to include in the attention payload (all)"
     )
 

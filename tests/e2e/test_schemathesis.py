@@ -1,0 +1,38 @@
+"""Schemathesis against the generated OpenAPI schema of a real server (issue 5, point 8):
+zero 5xx, zero schema violations, for at least 5 minutes (EXBERT_SCHEMATHESIS_SECONDS)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+from serverproc import start_server, stop_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SECONDS = int(os.environ.get("EXBERT_SCHEMATHESIS_SECONDS", "300"))
+CHECKS = ",".join([
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+])
+
+
+def test_schemathesis(tmp_path):
+    st = shutil.which("st") or shutil.which("schemathesis")
+    assert st, "schemathesis is not installed (make install)"
+    proc, base = start_server("--model", "minilm-l6", "--no-demo-corpus")
+    try:
+        run = subprocess.run(
+            [st, "run", f"{base}/api/openapi.json", "--checks", CHECKS,
+             "--max-time", str(SECONDS), "--workers", "2", "--request-timeout", "60",
+             "--no-color"],
+            capture_output=True, text=True, timeout=SECONDS + 300, cwd=tmp_path,
+        )
+    finally:
+        stop_server(proc)
+    print(run.stdout[-3000:])
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
