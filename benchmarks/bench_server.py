@@ -19,10 +19,10 @@ import httpx
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, machine, text_of_tokens  # noqa: E402
+from common import interleaved, machine, text_of_tokens
 
-import exbert  # noqa: E402
-from exbert.server import ServerConfig, create_app  # noqa: E402
+import exbert
+from exbert.server import ServerConfig, create_app
 
 
 def free_port() -> int:

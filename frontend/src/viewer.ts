@@ -4,6 +4,7 @@
 // state and hears about changes. Layer and head changes never need a new request as long as the
 // layer is in the store; otherwise the viewer asks the host for it (onNeedLayer).
 
+import { download, exportFileName, exportSvg, svgToPng, type ExportContext, type ExportOptions } from "./export";
 import { combineHeads, equalWeights, hideTokens, thresholdEdges } from "./math";
 import type { AnalysisHeader, AttentionStore } from "./payload";
 import type { AppState } from "./state";
@@ -25,10 +26,21 @@ export interface ViewerOptions {
   onChange?(state: ViewState): void;
   /** Double-click on a token of a model that can mask; absent = masking not offered. */
   onToggleMask?(index: number): void;
+  /** A token was pinned (click) or unpinned (null). */
+  onPin?(focus: Focus | null): void;
   /** The current layer is not in the store. */
   onNeedLayer?(layer: number): void;
   /** Called after each repaint with its duration in ms. */
   onRendered?(ms: number): void;
+  /** Shown on double-click when masking is not offered (default: bidirectional models only). */
+  maskHint?: string;
+  /**
+   * The SVG/PNG buttons were used; the default saves the file through the browser. A host can
+   * replace it (e.g. a notebook that also wants the file in the kernel).
+   */
+  onExport?(kind: "svg" | "png", data: Blob, filename: string): void;
+  /** Options of the SVG/PNG buttons (background, legend) and the PNG scale (default 2). */
+  exportOptions?: ExportOptions & { pngScale?: number };
 }
 
 const same = (a: Focus | null, b: Focus | null) =>
@@ -51,6 +63,8 @@ export class Viewer {
   private readonly thresholdValue: HTMLSpanElement;
   private readonly special: HTMLInputElement;
   private readonly hint: HTMLDivElement;
+  private readonly exportSvgButton: HTMLButtonElement;
+  private readonly exportPngButton: HTMLButtonElement;
   private readonly overlay: HTMLDivElement;
   private hintTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -118,7 +132,19 @@ export class Viewer {
     this.hint = el("div", "hint");
     this.hint.dataset.testid = "viewer-hint";
     this.hint.setAttribute("aria-live", "polite");
-    bar.append(layerCtl, thLabel, spLabel, this.hint);
+    const exportCtl = el("div", "ctl-group export");
+    this.exportSvgButton = el("button", "", "SVG");
+    this.exportSvgButton.type = "button";
+    this.exportSvgButton.title = "Download the view as SVG (text as text, with title and legend)";
+    this.exportSvgButton.dataset.testid = "export-svg-button";
+    this.exportSvgButton.addEventListener("click", () => void this.saveExport("svg"));
+    this.exportPngButton = el("button", "", "PNG");
+    this.exportPngButton.type = "button";
+    this.exportPngButton.title = "Download the view as PNG (drawn from the SVG at 2x)";
+    this.exportPngButton.dataset.testid = "export-png-button";
+    this.exportPngButton.addEventListener("click", () => void this.saveExport("png"));
+    exportCtl.append(el("span", "ctl-name", "Export"), this.exportSvgButton, this.exportPngButton);
+    bar.append(layerCtl, thLabel, spLabel, this.hint, exportCtl);
 
     // Panes
     const panes = el("div", "panes");
@@ -158,6 +184,49 @@ export class Viewer {
     return { ...this.state };
   }
 
+  /** Labels of the current view for the exporter (model, layer, heads, weights, settings). */
+  exportContext(): ExportContext {
+    return {
+      model: this.analysis?.header.model ?? "",
+      layer: this.state.layer,
+      nLayers: this.nLayers,
+      heads: this.selectedHeads(),
+      nHeads: this.nHeads,
+      weights: this.selectedWeights(),
+      threshold: this.state.threshold,
+      hideSpecial: this.state.hideSpecial,
+    };
+  }
+
+  /** Whether a view is drawn (something to export). */
+  get ready(): boolean {
+    return this.svg.getAttribute("data-ready") === "true";
+  }
+
+  /** The current view as a standalone SVG document (see src/export.ts). */
+  exportSvg(opts: ExportOptions = {}): string {
+    if (!this.ready) throw new Error("nothing to export: no view is drawn");
+    return exportSvg(this.svg, this.exportContext(), { ...this.opts.exportOptions, ...opts });
+  }
+
+  /** The current view as PNG, drawn from the SVG at `scale` x (default 2). */
+  exportPng(opts: ExportOptions & { scale?: number } = {}): Promise<Blob> {
+    const scale = opts.scale ?? this.opts.exportOptions?.pngScale ?? 2;
+    return svgToPng(this.exportSvg(opts), scale, this.root.ownerDocument);
+  }
+
+  private async saveExport(kind: "svg" | "png"): Promise<void> {
+    try {
+      const data =
+        kind === "svg" ? new Blob([this.exportSvg()], { type: "image/svg+xml" }) : await this.exportPng();
+      const name = exportFileName(this.analysis?.header.model ?? "view", this.state.layer, kind);
+      if (this.opts.onExport) this.opts.onExport(kind, data, name);
+      else download(data, name, this.root.ownerDocument);
+    } catch (err) {
+      this.flashHint(`Export failed: ${(err as Error)?.message ?? err}`);
+    }
+  }
+
   /** Number of layers and heads (from the model list) before any analysis is shown. */
   setShape(layers: number, heads: number): void {
     this.nLayers = layers;
@@ -179,6 +248,7 @@ export class Viewer {
     this.analysis = a;
     this.headCache.clear();
     if (!sameTokens) {
+      if (this.pinned) this.opts.onPin?.(null);
       this.pinned = null;
       this.hover = null;
       this.tooltip.hide();
@@ -285,6 +355,9 @@ export class Viewer {
     this.threshold.value = String(this.state.threshold);
     this.thresholdValue.textContent = `${Math.round(this.state.threshold * 100)}%`;
     this.special.checked = this.state.hideSpecial;
+    const drawable = this.analysis !== null;
+    this.exportSvgButton.disabled = !drawable;
+    this.exportPngButton.disabled = !drawable;
   }
 
   private showOverlay(message: string, busy = false): void {
@@ -361,7 +434,9 @@ export class Viewer {
     if (hidden.some(Boolean)) m = hideTokens(m, T, hidden);
     const edges = thresholdEdges(m, T, this.state.threshold);
     const keep = (f: Focus | null) => (f && !hidden[f.index] ? f : null);
+    const wasPinned = this.pinned;
     this.pinned = keep(this.pinned);
+    if (wasPinned && !this.pinned) this.opts.onPin?.(null);
     this.hover = keep(this.hover);
     this.attention.update({
       tokens,
@@ -432,6 +507,7 @@ export class Viewer {
   private onClick(f: Focus): void {
     this.pinned = same(f, this.pinned) ? null : f;
     this.attention.setPinned(this.pinned);
+    this.opts.onPin?.(this.pinned);
     const shown = this.hover ?? this.pinned;
     if (shown) this.tooltipFor(shown, this.anchorOf(shown));
     else this.tooltip.hide();
@@ -442,7 +518,7 @@ export class Viewer {
     const a = this.analysis;
     if (!a) return;
     if (a.header.kind !== "bidirectional" || !a.maskToken || !this.opts.onToggleMask) {
-      this.flashHint("Masking works only for bidirectional models (with a mask token).");
+      this.flashHint(this.opts.maskHint ?? "Masking works only for bidirectional models (with a mask token).");
       return;
     }
     const tok = a.header.tokens[f.index];

@@ -13,7 +13,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis, Prediction, Token
+    from exbert.export import export_html, export_png, export_svg
     from exbert.models import Model, ModelInfo, load
+    from exbert.notebook import show
 
 _LAZY = {
     "load": "exbert.models",
@@ -22,9 +24,25 @@ _LAZY = {
     "Analysis": "exbert.analysis",
     "Prediction": "exbert.analysis",
     "Token": "exbert.analysis",
+    "show": "exbert.notebook",
+    "export_html": "exbert.export",
+    "export_svg": "exbert.export",
+    "export_png": "exbert.export",
 }
 
-__all__ = ["Analysis", "ExbertError", "Model", "ModelInfo", "Prediction", "Token", "load"]
+__all__ = [
+    "Analysis",
+    "ExbertError",
+    "Model",
+    "ModelInfo",
+    "Prediction",
+    "Token",
+    "export_html",
+    "export_png",
+    "export_svg",
+    "load",
+    "show",
+]
 
 
 def __getattr__(name: str) -> Any:

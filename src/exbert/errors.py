@@ -97,6 +97,13 @@ class CorpusMismatch(CorpusError):
     """A corpus built for another model, tokenizer or schema version."""
 
 
+class CorpusBuildError(CorpusError):
+    """A corpus build that stopped (write fault, disk full, bad input); the partial build is
+    kept so that the same command resumes it."""
+
+    status = 500
+
+
 class QueueFull(ExbertError):
     """The inference queue is full; retry later (HTTP 503 with Retry-After)."""
 

@@ -157,7 +157,7 @@ def test_svg_and_png_buttons_of_the_static_page(offline_page, html_file):
     open_view(page, html_file)
     page.click(tid("head-0"))
     page.click(tid("head-5"), modifiers=["Shift"])
-    page.wait_for_function(f"document.querySelectorAll('.head-box.selected').length === 2")
+    page.wait_for_function("document.querySelectorAll('.head-box.selected').length === 2")
     live = edges(page)
     with page.expect_download() as dl:
         page.click(tid("export-svg-button"))
@@ -222,8 +222,7 @@ def test_python_export_of_a_causal_model(smollm2_model, tmp_path):
     # causal: nothing attends to a later token
     assert all(int(p.get("data-to")) <= int(p.get("data-from")) for p in svg_edges(root))
     png = exbert.export_png(smollm2_model, "The capital of France is", layer=-1)
-    w, h = png_size(png)
-    assert w == 2 * int(float(root.get("width")))
+    assert png_size(png) == (2 * int(float(root.get("width"))), 2 * int(float(root.get("height"))))
     (tmp_path / "fig.png").write_bytes(png)
 
 

@@ -9,6 +9,7 @@ import asyncio
 import multiprocessing
 import os
 import statistics
+import threading
 import time
 
 import httpx
@@ -95,8 +96,15 @@ def run_load(base: str, corpus: str | None) -> dict:
         stop, latencies = manager.Event(), manager.list()
         prober = ctx.Process(target=probe_health, args=(base, stop, latencies))
         prober.start()
+        result: dict = {}
+        # its own thread: Playwright's sync API (other e2e tests) marks this thread's loop busy
+        worker = threading.Thread(
+            target=lambda: result.update(asyncio.run(run_clients(base, corpus)))
+        )
         try:
-            out = asyncio.run(run_clients(base, corpus))
+            worker.start()
+            worker.join()
+            out = result
         finally:
             stop.set()
             prober.join(30)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import CAUSAL_FAMILIES, MLM_FAMILIES, TINY_MAX_POSITIONS, package_dir, tiny_config
-from conftest import write_tiny_model as write_tiny
 
 import exbert
+from conftest import CAUSAL_FAMILIES, MLM_FAMILIES, TINY_MAX_POSITIONS, package_dir, tiny_config
+from conftest import write_tiny_model as write_tiny
 from exbert.errors import ExbertError, ModelLoadError, UnknownModel, UnsafeModel
 from exbert.models.loading import detect_kind, resolve
 
@@ -177,7 +177,7 @@ def test_unknown_models(ref: str) -> None:
 
 
 def test_folder_without_config_is_unknown(tmp_path: Path) -> None:
-    with pytest.raises(UnknownModel, match="config.json"):
+    with pytest.raises(UnknownModel, match=r"config\.json"):
         exbert.load(tmp_path)
 
 
@@ -339,3 +339,33 @@ def test_gguf_cache_ignores_a_half_written_conversion(tmp_path: Path,
     model = exbert.load(gguf)
     assert model.info.layers == 2
     assert any(target.glob("*.safetensors"))
+
+
+class _FailingLoader:
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    def from_pretrained(self, where: str, **kwargs: Any) -> Any:
+        assert kwargs["trust_remote_code"] is False
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (OSError("org/model does not appear to have a file named model.safetensors or "
+                 "model.safetensors.index.json and thus cannot be loaded with `safetensors`."),
+         UnsafeModel),
+        (OSError("Error no file named model.safetensors found in directory /x."), UnsafeModel),
+        (OSError(), ModelLoadError),
+        (KeyError("model_type"), ModelLoadError),
+        (RuntimeError("Error while deserializing header"), ModelLoadError),
+    ],
+)
+def test_load_failures_become_typed_errors(exc: Exception, expected: type) -> None:
+    from exbert.models.loading import _from_pretrained
+
+    with pytest.raises(expected) as info:
+        _from_pretrained(_FailingLoader(exc), "org/model")
+    assert type(info.value) is expected
+    assert info.value.details["model"] == "org/model"

@@ -8,6 +8,7 @@ the wrong module, a wrong layer order or a wrong head split each make a test her
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import CAUSAL_FAMILIES, FAMILIES, MLM_FAMILIES, tiny_config
 from transformers import AutoTokenizer
+
+from conftest import CAUSAL_FAMILIES, FAMILIES, MLM_FAMILIES, tiny_config
 
 TEXT = "The quick brown fox jumps over the lazy dog, twice!"
 TEXT_B = "Then it sleeps."
@@ -201,7 +203,7 @@ def test_top1_prediction_is_the_logits_argmax(case: Any) -> None:
         top = torch.topk(probs[i], len(row))
         assert [p.token_id for p in row] == top.indices.tolist()
         np.testing.assert_allclose([p.prob for p in row], top.values.numpy(), rtol=1e-4)
-        assert all(x.prob >= y.prob for x, y in zip(row, row[1:], strict=False))
+        assert all(x.prob >= y.prob for x, y in itertools.pairwise(row))
 
 
 def test_prediction_text_decodes_the_token_id(case: Any, tiny_dir: Any) -> None:
@@ -214,7 +216,7 @@ def test_prediction_text_decodes_the_token_id(case: Any, tiny_dir: Any) -> None:
 
 
 def test_analysis_is_deterministic(case: Any) -> None:
-    family, model, a, _ = case
+    _family, model, a, _ = case
     again = model.analyze(a.text, text_b=a.text_b, top_k=5)
     np.testing.assert_array_equal(again.attentions, a.attentions)
     np.testing.assert_array_equal(again.contexts, a.contexts)

@@ -45,6 +45,9 @@ const RIGHT_X = COL_W + GAP;
 const WIDTH = RIGHT_X + COL_W;
 const BAR_W = 40;
 
+/** The view's geometry (SVG user units), for the SVG exporter (src/export.ts). */
+export const GEOMETRY = { COL_W, GAP, TOP, PAD, RIGHT_X, WIDTH, BAR_W } as const;
+
 interface TokenDatum {
   index: number;
   side: Side;

@@ -193,7 +193,9 @@ export class HeadsView {
       box.el.classList.toggle("selected", selected);
       box.input.disabled = !selected;
       box.input.hidden = !selected;
-      if (selected && doc.activeElement !== box.input) {
+      // (inside a shadow root, as in the notebook widget, the document only sees the host)
+      const active = (box.input.getRootNode() as Document | ShadowRoot).activeElement ?? doc.activeElement;
+      if (selected && active !== box.input) {
         box.input.value = String(+d.weights[pos].toFixed(4));
       }
     }

@@ -9,6 +9,7 @@ Hooks record in call order, which also covers models that reuse one layer (ALBER
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -29,8 +30,16 @@ _OUT_PROJ = re.compile(
 
 
 def output_projections(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
-    """The attention output projections of ``module`` in definition order."""
-    return [(n, m) for n, m in module.named_modules() if _OUT_PROJ.search(n)]
+    """The attention output projections of ``module`` in definition order (cached per module:
+    walking SmolLM2's ~400 submodules with the regex costs ~0.3 ms a call)."""
+    found = _PROJECTIONS.get(module)
+    if found is None:
+        found = [(n, m) for n, m in module.named_modules() if _OUT_PROJ.search(n)]
+        _PROJECTIONS[module] = found
+    return list(found)
+
+
+_PROJECTIONS: weakref.WeakKeyDictionary[Any, list[tuple[str, Any]]] = weakref.WeakKeyDictionary()
 
 
 class ContextRecorder:
@@ -44,16 +53,20 @@ class ContextRecorder:
         x = args[0]  # [batch, T, heads * head_dim]
         self.captured.append(x.detach())
 
-    def stacked(self, layers: int) -> torch.Tensor:
-        """Contexts as [batch, layers, T, heads, head_dim]."""
-        import torch
-
+    def layers(self, layers: int) -> list[torch.Tensor]:
+        """The captured contexts, one [batch, T, heads * head_dim] tensor per layer."""
         if len(self.captured) != layers:
             raise ModelLoadError(
                 f"captured {len(self.captured)} attention contexts for {layers} layers; "
                 "this architecture's attention output projection is not recognised"
             )
-        x = torch.stack(self.captured, dim=1)
+        return list(self.captured)
+
+    def stacked(self, layers: int) -> torch.Tensor:
+        """Contexts as [batch, layers, T, heads, head_dim]."""
+        import torch
+
+        x = torch.stack(self.layers(layers), dim=1)
         b, n_layers, t, width = x.shape
         return x.reshape(b, n_layers, t, self.heads, width // self.heads)
 

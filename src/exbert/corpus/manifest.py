@@ -1,0 +1,281 @@
+"""The corpus manifest: what a corpus is, what it was built with, and the checksum of every
+file. ``OUT/manifest.json`` is written last, by an atomic rename: it is the commit of a build.
+
+On-disk layout of a corpus folder ``OUT``::
+
+    OUT/manifest.json            the commit: model identity, layers, counts, file checksums
+    OUT/v-<build id>/            the data of that build (the manifest names it)
+        sentences.npy            structured [S]: text span, token span, word span, cursor
+        text.bin                 UTF-8 sentence texts, concatenated
+        tokens.npy               structured [N]: sentence, word, input id, char span, ...
+        words.npy                structured [W]: sentence, char span, labels, head, entity
+        labels.json              string tables for the label ids in words.npy
+        rotation_<D>.npy         the orthogonal matrix of the vector encoding (vectors.py)
+        emb_L<l>.c<k>.faiss      layer l hidden states, chunk k: FAISS IndexScalarQuantizer
+        ctx_L<l>.c<k>.faiss      layer l per-head contexts, chunk k (same format)
+        attn_L<l>.npy            int16 [N, 2H+2]: per head argmax out, argmax in; all heads
+        attnw_L<l>.npy           float16 [N, 2H+2]: the matching attention weights
+        heads.json               head-discovery counts per layer x head
+        ivf_<kind>_L<l>.faiss    optional approximate index (IVF-PQ over the same vectors)
+    OUT.partial/                 a build in progress (checkpoints); never read by readers
+
+Layer convention (the one used everywhere in exbert): *embedding layer* ``l`` in 0..L is
+``Analysis.hidden_states[l]`` (0 = the embedding output, l = the output of block l);
+*context/attention layer* ``l`` in 1..L is block l's attention, ``Analysis.contexts[l-1]``
+and ``Analysis.attentions[l-1]``. A stored layer ``l >= 1`` keeps all three, layer 0 only the
+embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exbert.errors import CorpusCorrupt, CorpusError, CorpusMismatch
+
+if TYPE_CHECKING:
+    from exbert.models import Model
+
+FORMAT = "exbert-corpus"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+MAX_MANIFEST_BYTES = 16 << 20
+
+LAYER_CONVENTION = (
+    "embedding layer l (0..L) = hidden_states[l] (0: embedding output, l: output of block l); "
+    "context and attention layer l (1..L) = block l = contexts[l-1], attentions[l-1]"
+)
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """The facts a corpus must share with the model that searches it."""
+
+    name: str
+    kind: str
+    architecture: str
+    layers: int
+    heads: int
+    head_dim: int
+    hidden_size: int
+    tokenizer_hash: str
+    source: str = ""
+    revision: str | None = None
+
+    @classmethod
+    def of(cls, model: Model) -> ModelIdentity:
+        info = model.info
+        return cls(
+            name=info.name,
+            kind=info.kind,
+            architecture=info.architecture,
+            layers=info.layers,
+            heads=info.heads,
+            head_dim=info.head_dim,
+            hidden_size=info.hidden_size,
+            tokenizer_hash=tokenizer_hash(model),
+            source=info.source,
+            revision=getattr(model, "revision", None),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "architecture": self.architecture,
+            "layers": self.layers,
+            "heads": self.heads,
+            "head_dim": self.head_dim,
+            "hidden_size": self.hidden_size,
+            "tokenizer_hash": self.tokenizer_hash,
+            "source": self.source,
+            "revision": self.revision,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelIdentity:
+        return cls(
+            name=str(d["name"]),
+            kind=str(d["kind"]),
+            architecture=str(d.get("architecture", "")),
+            layers=int(d["layers"]),
+            heads=int(d["heads"]),
+            head_dim=int(d["head_dim"]),
+            hidden_size=int(d["hidden_size"]),
+            tokenizer_hash=str(d["tokenizer_hash"]),
+            source=str(d.get("source", "")),
+            revision=d.get("revision"),
+        )
+
+    def differences(self, other: ModelIdentity) -> list[str]:
+        """What differs, in words (empty: compatible)."""
+        out = []
+        for attr in ("name", "kind", "layers", "heads", "head_dim", "hidden_size",
+                     "tokenizer_hash"):
+            mine, theirs = getattr(self, attr), getattr(other, attr)
+            if mine != theirs:
+                out.append(f"{attr}: corpus has {mine!r}, model has {theirs!r}")
+        return out
+
+
+_TOKENIZER_HASHES: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def tokenizer_hash(model: Model) -> str:
+    """sha256 of the tokenizer's full definition (vocabulary, merges, normaliser, special
+    tokens), as its fast-tokenizer JSON."""
+    tok = model.tokenizer
+    try:
+        return _TOKENIZER_HASHES[tok]
+    except (KeyError, TypeError):
+        pass
+    h = hashlib.sha256()
+    backend = getattr(tok, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode("utf-8"))
+    else:  # pragma: no cover - exbert requires fast tokenizers
+        h.update(json.dumps(tok.get_vocab(), sort_keys=True).encode("utf-8"))
+    h.update(json.dumps(sorted(map(str, tok.all_special_tokens))).encode("utf-8"))
+    digest = h.hexdigest()
+    try:
+        _TOKENIZER_HASHES[tok] = digest
+    except TypeError:  # pragma: no cover
+        pass
+    return digest
+
+
+def rebuild_command(
+    input_path: str, model: str, out: str | Path, spacy: str, layers: Sequence[int] | None,
+    n_layers: int | None = None, max_sentences: int | None = None,
+) -> str:
+    parts = ["exbert", "corpus", "build", input_path, "--model", model, "--out", str(out),
+             "--spacy", spacy]
+    if layers is not None and (n_layers is None or list(layers) != list(range(n_layers + 1))):
+        parts += ["--layers", ",".join(str(v) for v in layers)]
+    if max_sentences is not None:
+        parts += ["--max-sentences", str(max_sentences)]
+    return shlex.join(parts)
+
+
+@dataclass(frozen=True)
+class CorpusManifest:
+    """The parsed ``manifest.json``. ``raw`` holds the whole JSON document."""
+
+    name: str
+    schema_version: int
+    build_id: str
+    data_dir: str
+    model: ModelIdentity
+    layers: tuple[int, ...]
+    spacy_pipeline: str
+    n_sentences: int
+    n_tokens: int
+    n_words: int
+    files: dict[str, dict[str, Any]]
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def context_layers(self) -> tuple[int, ...]:
+        return tuple(v for v in self.layers if v >= 1)
+
+    @property
+    def rebuild_command(self) -> str:
+        return str(self.raw.get("rebuild_command", ""))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.raw)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CorpusManifest:
+        counts = d["counts"]
+        return cls(
+            name=str(d.get("name", "")),
+            schema_version=int(d["schema_version"]),
+            build_id=str(d["build_id"]),
+            data_dir=str(d["data_dir"]),
+            model=ModelIdentity.from_dict(d["model"]),
+            layers=tuple(int(v) for v in d["layers"]),
+            spacy_pipeline=str(d["spacy"]["pipeline"]),
+            n_sentences=int(counts["sentences"]),
+            n_tokens=int(counts["tokens"]),
+            n_words=int(counts["words"]),
+            files={str(k): dict(v) for k, v in d["files"].items()},
+            raw=d,
+        )
+
+
+def read_manifest(corpus_dir: Path) -> CorpusManifest:
+    """Parse ``corpus_dir/manifest.json``; :class:`CorpusCorrupt` when unreadable,
+    :class:`CorpusMismatch` for another schema version, :class:`CorpusError` when absent."""
+    path = corpus_dir / MANIFEST
+    if not corpus_dir.is_dir():
+        raise CorpusError(f"{corpus_dir}: no such corpus folder", path=str(corpus_dir))
+    if not path.is_file():
+        hint = ""
+        if (corpus_dir.parent / f"{corpus_dir.name}.partial").exists():
+            hint = " (a build is in progress or was interrupted: run the build command again)"
+        raise CorpusError(
+            f"{corpus_dir}: not a corpus (no {MANIFEST}){hint}; build one with "
+            "`exbert corpus build INPUT --model NAME --out DIR`",
+            path=str(corpus_dir),
+        )
+    try:
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ValueError("manifest too large")
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise CorpusCorrupt(
+            f"{path}: unreadable manifest ({exc}); rebuild the corpus with "
+            "`exbert corpus build INPUT --model NAME --out DIR`",
+            path=str(path),
+        ) from exc
+    command = str(data.get("rebuild_command", "exbert corpus build INPUT --model NAME --out DIR"))
+    if data.get("format") != FORMAT:
+        raise CorpusCorrupt(f"{path}: not an exbert corpus manifest; rebuild: {command}",
+                            path=str(path), rebuild_command=command)
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise CorpusMismatch(
+            f"{corpus_dir}: corpus schema version {version!r}, this exbert reads version "
+            f"{SCHEMA_VERSION}; rebuild it: {command}",
+            path=str(corpus_dir),
+            rebuild_command=command,
+            schema_version=version,
+        )
+    try:
+        return CorpusManifest.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorpusCorrupt(
+            f"{path}: incomplete manifest (missing {exc}); rebuild it: {command}",
+            path=str(path),
+            rebuild_command=command,
+        ) from exc
+
+
+def check_model(manifest: CorpusManifest, model: Model, corpus_dir: Path) -> None:
+    """Refuse a corpus that another model (name, tokenizer, dimensions) built."""
+    diffs = manifest.model.differences(ModelIdentity.of(model))
+    if diffs:
+        command = rebuild_command(
+            str(manifest.raw.get("input", {}).get("path", "INPUT")),
+            model.info.name,
+            corpus_dir,
+            manifest.spacy_pipeline,
+            None,
+            max_sentences=manifest.raw.get("input", {}).get("max_sentences"),
+        )
+        raise CorpusMismatch(
+            f"{corpus_dir}: this corpus was built for {manifest.model.name!r}, not for "
+            f"{model.info.name!r} ({'; '.join(diffs)}); rebuild it for this model: {command}",
+            path=str(corpus_dir),
+            differences=diffs,
+            rebuild_command=command,
+        )

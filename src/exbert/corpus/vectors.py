@@ -1,0 +1,113 @@
+"""How vectors are stored: one 8-bit copy, rotated, with a fixed scale.
+
+Every stored vector is first made unit-length (cosine similarity becomes an inner product),
+then multiplied by a random orthogonal matrix ``R`` (stored in the corpus), then rounded to
+int8 with one fixed step for the whole corpus::
+
+    code = clip(rint((x / |x|) @ R / step), -127, 127)      step = 6 / (127 * sqrt(D))
+    stored vector  x_hat = code * step                       (what every search compares)
+
+Why: the rotation spreads the few huge "outlier" dimensions of transformer states over all
+dimensions, so every coordinate of a unit vector is close to N(0, 1/D); a fixed step that
+covers 6 standard deviations then wastes no range, needs no statistics of the data (so a
+build writes final codes shard by shard, and a resumed build gives the same codes), and
+clips essentially never. Inner products are unchanged by the rotation (``R`` is orthogonal):
+the query is rotated the same way. Measured on real MiniLM token vectors, the ranking of the
+top 50 equals the float32 ranking up to near-ties (true cosine within 0.002).
+
+Contexts are normalised *per head* and the concatenation divided by sqrt(H), so that a search
+restricted to a subset S of heads is an exact cosine between the concatenations of the
+per-head-normalised contexts over S (see :func:`context_query`).
+
+Codes are written in FAISS's ``QT_8bit_uniform`` layout (uint8 = code + 128; decoding
+``vmin + (c + 0.5) * vdiff / 255`` with ``vmin = -128.5 * step``, ``vdiff = 255 * step``
+gives exactly ``code * step``), so the same bytes are the storage and the exact index.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+SCALE_SIGMAS = 6.0
+ROTATION_SEED = 0x65786265  # "exbe"
+EPS = 1e-12
+
+
+def code_step(dim: int) -> float:
+    return SCALE_SIGMAS / (127.0 * math.sqrt(dim))
+
+
+@functools.lru_cache(maxsize=8)
+def rotation(dim: int, seed: int = ROTATION_SEED) -> np.ndarray:
+    """A random orthogonal [dim, dim] float32 matrix (QR of a Gaussian, signs fixed), read-only.
+    A build stores it in the corpus: searches read it from there, never regenerate it."""
+
+    rng = np.random.default_rng(seed + dim)
+    q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+    q *= np.sign(np.diag(r))[None, :]
+    out = np.ascontiguousarray(q, dtype=np.float32)
+    out.flags.writeable = False
+    return out
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.asarray(x / np.maximum(norm, EPS), dtype=np.float32)
+
+
+def unit_heads(contexts: np.ndarray) -> np.ndarray:
+    """[..., H, dh] -> [..., H*dh]: each head unit-length, the whole divided by sqrt(H)."""
+
+    c = unit_rows(contexts)
+    heads = c.shape[-2]
+    flat = c.reshape(*c.shape[:-2], heads * c.shape[-1])
+    return np.asarray(flat / np.sqrt(heads), dtype=np.float32)
+
+
+def encode(unit: np.ndarray, rot: np.ndarray, step: float) -> np.ndarray:
+    """Unit vectors [n, D] float32 -> uint8 codes [n, D] (FAISS QT_8bit_uniform layout).
+
+    Runs in torch, not numpy: numpy's BLAS starts its own threads, which fight the forward
+    pass for the cores during a build (measured: the forward slowed down 3x)."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(unit, dtype=np.float32))
+    r = torch.from_numpy(np.asarray(rot, dtype=np.float32) * np.float32(1.0 / step))
+    y = (x @ r).round_().clamp_(-127, 127).add_(128)
+    return y.to(torch.uint8).numpy()
+
+
+def decode(codes: np.ndarray, step: float) -> np.ndarray:
+    """uint8 codes [n, D] -> the stored (rotated) float32 vectors."""
+
+    return (codes.astype(np.float32) - 128.0) * np.float32(step)
+
+
+def rotate_query(unit: np.ndarray, rot: np.ndarray) -> np.ndarray:
+
+    return np.ascontiguousarray(np.asarray(unit, dtype=np.float32) @ rot, dtype=np.float32)
+
+
+def context_query(contexts: np.ndarray, heads: list[int]) -> tuple[np.ndarray, float]:
+    """The query vector for a context search over ``heads`` and the factor that turns the raw
+    inner product into the reported score.
+
+    With ``u_h`` the unit-length context of head h: the stored vector is
+    ``concat_h(u_h) / sqrt(H)`` and the query ``concat_{h in S}(u_h) / sqrt(|S|)`` (zeros on
+    the other heads). Their inner product times ``sqrt(H / |S|)`` is
+    ``mean_{h in S} cos(q_h, x_h)``, the cosine between the concatenations over S of the
+    per-head-normalised contexts.
+    """
+
+    c = unit_rows(np.asarray(contexts, dtype=np.float32))  # [H, dh]
+    n_heads, dh = c.shape
+    q = np.zeros((n_heads, dh), dtype=np.float32)
+    q[heads] = c[heads]
+    q = q.reshape(-1) / np.float32(math.sqrt(len(heads)))
+    return q, math.sqrt(n_heads / len(heads))

@@ -1,0 +1,46 @@
+"""Exports of the attention view: one self-contained interactive HTML file, and SVG/PNG
+figures drawn by the browser app's own JavaScript (in headless Chromium).
+
+    exbert.export_html("minilm-l6", "The cat sat.", out="view.html")
+    exbert.export_svg("minilm-l6", "The cat sat.", layer=3, heads=[0, 3], out="fig.svg")
+    exbert.export_png("smollm2-135m", "The capital of France is", layer=5, scale=3, out="fig.png")
+
+Imports stay light (no torch) until an export runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from exbert.export._common import ExportError
+    from exbert.export.html import export_html, render_html
+    from exbert.export.render import export_png, export_svg, find_chromium, png_size
+
+_LAZY = {
+    "ExportError": "exbert.export._common",
+    "export_html": "exbert.export.html",
+    "render_html": "exbert.export.html",
+    "export_png": "exbert.export.render",
+    "export_svg": "exbert.export.render",
+    "find_chromium": "exbert.export.render",
+    "png_size": "exbert.export.render",
+}
+
+__all__ = [
+    "ExportError",
+    "export_html",
+    "export_png",
+    "export_svg",
+    "find_chromium",
+    "png_size",
+    "render_html",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'exbert.export' has no attribute {name!r}")

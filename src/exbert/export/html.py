@@ -1,0 +1,132 @@
+"""One self-contained HTML file per analysis: the viewer's JavaScript and CSS (one IIFE bundle,
+``static/standalone/exbert-standalone.js``) and the EXB1 frame (base64) inlined. It opens from
+disk (``file://``) with no server and no network, and is interactive: layers, heads, weights,
+threshold, special tokens, hover/pin with predictions, SVG/PNG download."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from exbert.export._common import (
+    DEFAULT_THRESHOLD,
+    ViewSpec,
+    frame_bytes,
+    get_analysis,
+    static_file,
+    view_spec,
+)
+
+BUNDLE = ("standalone", "exbert-standalone.js")
+
+
+def standalone_bundle() -> str:
+    """The standalone viewer bundle, made safe to inline in a ``<script>`` element."""
+    js = static_file(*BUNDLE, what="the standalone viewer bundle").read_text("utf-8")
+    return inline_script(js)
+
+
+def inline_script(js: str) -> str:
+    """Escape what would end or confuse an HTML ``<script>`` element: ``</script`` and
+    ``<!--`` (both valid JavaScript after the escape: in strings, templates and regexes
+    ``<\\/`` is ``</`` and ``\\x3C`` is ``<``)."""
+    js = re.sub(r"</(script)", r"<\\/\1", js, flags=re.IGNORECASE)
+    return js.replace("<!--", "\\x3C!--")
+
+
+def json_for_script(data: Any) -> str:
+    """JSON inside ``<script type="application/json">``: ``<``, ``>`` and ``&`` escaped."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_html(
+    frame: bytes,
+    spec: ViewSpec,
+    *,
+    title: str | None = None,
+    page_title: str | None = None,
+    background: str = "white",
+    legend: bool = True,
+    png_scale: float = 2,
+) -> str:
+    """The HTML document for ``frame`` (EXB1 bytes) shown with the view ``spec``. ``title``
+    replaces the model line of the page header; ``page_title`` is the window title."""
+    options: dict[str, Any] = {
+        "state": spec.to_state(),
+        "export": {"background": background, "legend": legend, "pngScale": png_scale},
+    }
+    if title:
+        options["title"] = title
+    b64 = base64.b64encode(frame).decode("ascii")
+    # wrap the base64 so that editors and diff tools cope with the file
+    b64 = "\n".join(b64[i : i + 120] for i in range(0, len(b64), 120))
+    head_title = html.escape(page_title or title or "exbert")
+    return (
+        "<!doctype html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<meta name=\"generator\" content=\"exbert\">\n"
+        # Nothing may be loaded from anywhere: the page is data and inline code only.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:\">\n"
+        f"<title>{head_title}</title>\n"
+        f'<script type="application/json" id="exbert-options">{json_for_script(options)}</script>\n'
+        f'<script type="application/octet-stream" id="exbert-frame">\n{b64}\n</script>\n'
+        "</head>\n<body>\n"
+        '<div id="app"></div>\n'
+        "<noscript>This exbert view needs JavaScript.</noscript>\n"
+        f"<script>\n{standalone_bundle()}\n</script>\n"
+        "</body>\n</html>\n"
+    )
+
+
+def export_html(
+    model_or_name: Any,
+    text: str | None = None,
+    *,
+    text_b: str | None = None,
+    mask: Sequence[int] = (),
+    layer: int | None = None,
+    heads: Sequence[int] | str | None = None,
+    weights: Sequence[float] | None = None,
+    hide_special: bool = True,
+    threshold: float = DEFAULT_THRESHOLD,
+    layers: Sequence[int] | None = None,
+    top_k: int = 5,
+    title: str | None = None,
+    background: str = "white",
+    out: str | os.PathLike[str] | None = None,
+) -> str:
+    """A self-contained interactive HTML view of one analysis; returns the HTML and writes it
+    to ``out`` when given.
+
+    ``model_or_name``: an ``exbert.Model``, a name/path for ``exbert.load`` or an
+    ``exbert.Analysis``. ``layer`` (0-based, negative from the end), ``heads`` (list or
+    ``"0,3"``; ``None`` = all) and ``weights`` set the initial view. ``layers`` limits the
+    layers stored in the file (default all: the file grows as layers x heads x T^2 x 2 bytes).
+    """
+    analysis = get_analysis(model_or_name, text, text_b=text_b, mask=mask, top_k=top_k)
+    n_layers, n_heads = int(analysis.attentions.shape[0]), int(analysis.attentions.shape[1])
+    spec = view_spec(
+        n_layers, n_heads, layer=layer, heads=heads, weights=weights,
+        hide_special=hide_special, threshold=threshold,
+    )
+    stored = None
+    if layers is not None:
+        from exbert.export._common import check_layer
+
+        stored = sorted({check_layer(x, n_layers) for x in layers} | {spec.layer})
+    doc = render_html(
+        frame_bytes(analysis, stored), spec, title=title,
+        page_title=f"exbert · {analysis.model} · {analysis.text[:60]}", background=background,
+    )
+    if out is not None:
+        Path(out).write_text(doc, encoding="utf-8")
+    return doc

@@ -1,0 +1,151 @@
+"""Head discovery: how often each head's strongest attention lands on a linguistic relation.
+
+For every stored attention layer l and head h, over all corpus tokens i that have the
+relation (the *eligible* tokens), count the tokens whose argmax attention (row i of head h)
+lands on a token j with:
+
+- ``dep_head``: j belongs to the syntactic head word of i's word (i's word is not a root);
+- ``prev_token``: j = i - 1 (i is not the first token, and not a special token);
+- ``next_token``: j = i + 1;
+- ``same_entity``: j != i and j belongs to the same named entity as i (entities of at least
+  two model tokens);
+- ``self``: j = i (every non-special token is eligible).
+
+The score of a head is ``count / eligible`` (a fraction in [0, 1]); heads are ranked by it.
+Computed once at build time from the stored per-head argmaxes (``heads.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+RELATIONS = ("dep_head", "prev_token", "next_token", "same_entity", "self")
+
+DESCRIPTIONS = {
+    "dep_head": "the token's syntactic head word (dependency parse)",
+    "prev_token": "the previous token",
+    "next_token": "the next token",
+    "same_entity": "another token of the same named entity",
+    "self": "the token itself",
+}
+
+
+def head_counts(sentences: np.ndarray, tokens: np.ndarray, words: np.ndarray,
+                attn: dict[int, np.ndarray], n_heads: int) -> dict[str, Any]:
+    """Counts per relation as [layers][heads] lists, plus the eligible counts."""
+    import numpy as np
+
+    n = len(tokens)
+    sent = tokens["sentence"].astype(np.int64)
+    pos = tokens["position"].astype(np.int64)
+    word = tokens["word"].astype(np.int64)
+    special = tokens["special"].astype(bool)
+    n_tok_sent = sentences["n_tokens"].astype(np.int64)[sent] if n else np.zeros(0, np.int64)
+    token_start = sentences["token_start"].astype(np.int64)[sent] if n else np.zeros(0,
+                                                                                    np.int64)
+    word_start = sentences["word_start"].astype(np.int64)[sent] if n else np.zeros(0, np.int64)
+    has_word = word >= 0
+    safe_word = np.where(has_word, word, 0)
+    w_index = words["index"].astype(np.int64)[safe_word] if len(words) else safe_word
+    w_head = words["head"].astype(np.int64)[safe_word] if len(words) else safe_word
+    head_word = np.where(has_word & (w_head != w_index), word_start + w_head, -1)
+    ent = words["ent_span"].astype(np.int64)[safe_word] if len(words) else safe_word
+    ent = np.where(has_word, ent, -1)
+    # entities with at least two model tokens
+    ent_key = np.where(ent >= 0, sent * 65536 + ent, -1)
+    keys, counts = np.unique(ent_key[ent_key >= 0], return_counts=True)
+    multi = np.isin(ent_key, keys[counts >= 2]) & (ent_key >= 0)
+
+    eligible = {
+        "dep_head": head_word >= 0,
+        "prev_token": (~special) & (pos >= 1),
+        "next_token": (~special) & (pos + 1 < n_tok_sent),
+        "same_entity": multi,
+        "self": ~special,
+    }
+    out: dict[str, Any] = {
+        "relations": list(RELATIONS),
+        "descriptions": DESCRIPTIONS,
+        "layers": sorted(attn),
+        "heads": n_heads,
+        "eligible": {r: int(m.sum()) for r, m in eligible.items()},
+        "counts": {r: [] for r in RELATIONS},
+    }
+    for layer in sorted(attn):
+        a = np.asarray(attn[layer])
+        rows: dict[str, list[int]] = {r: [] for r in RELATIONS}
+        for h in range(n_heads):
+            target = a[:, h].astype(np.int64)  # position inside the sentence
+            glob = token_start + target
+            tword = word[np.clip(glob, 0, max(n - 1, 0))] if n else glob
+            hits = {
+                "dep_head": eligible["dep_head"] & (tword == head_word),
+                "prev_token": eligible["prev_token"] & (target == pos - 1),
+                "next_token": eligible["next_token"] & (target == pos + 1),
+                "same_entity": eligible["same_entity"] & (target != pos)
+                & (ent_key[np.clip(glob, 0, max(n - 1, 0))] == ent_key),
+                "self": eligible["self"] & (target == pos),
+            }
+            for r in RELATIONS:
+                rows[r].append(int(hits[r].sum()))
+        for r in RELATIONS:
+            out["counts"][r].append(rows[r])
+    return out
+
+
+@dataclass(frozen=True)
+class HeadRanking:
+    """The head-discovery matrices of a corpus: ``scores[relation][layer_i][head]``."""
+
+    layers: list[int]
+    heads: int
+    relations: list[str]
+    counts: dict[str, list[list[int]]]
+    eligible: dict[str, int]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HeadRanking:
+        return cls(
+            layers=[int(v) for v in d["layers"]],
+            heads=int(d["heads"]),
+            relations=[str(r) for r in d["relations"]],
+            counts={str(k): [[int(c) for c in row] for row in v] for k, v in d["counts"].items()},
+            eligible={str(k): int(v) for k, v in d["eligible"].items()},
+        )
+
+    def scores(self, relation: str) -> list[list[float]]:
+        total = max(1, self.eligible.get(relation, 0))
+        return [[c / total for c in row] for row in self.counts[relation]]
+
+    def ranked(self, relation: str, top: int | None = None) -> list[dict[str, Any]]:
+        """Heads by decreasing score: ``{"layer", "head", "score", "count"}``."""
+        total = max(1, self.eligible.get(relation, 0))
+        cells = [
+            {"layer": layer, "head": h, "score": c / total, "count": c}
+            for layer, row in zip(self.layers, self.counts[relation], strict=True)
+            for h, c in enumerate(row)
+        ]
+        cells.sort(key=lambda x: (-x["score"], x["layer"], x["head"]))
+        return cells[:top] if top is not None else cells
+
+    def to_dict(self, top: int = 10) -> dict[str, Any]:
+        """JSON-ready: per relation its [layers x heads] score matrix, counts, the number of
+        eligible tokens and the ``top`` heads."""
+        return {
+            "layers": self.layers,
+            "heads": self.heads,
+            "relations": {
+                r: {
+                    "description": DESCRIPTIONS.get(r, r),
+                    "eligible": self.eligible.get(r, 0),
+                    "scores": self.scores(r),
+                    "counts": self.counts[r],
+                    "top": self.ranked(r, top),
+                }
+                for r in self.relations
+            },
+        }

@@ -1,0 +1,239 @@
+"""FAISS indexes over the stored int8 codes.
+
+Exact search: each (kind, layer) is stored as FAISS ``IndexScalarQuantizer(QT_8bit_uniform)``
+files of at most ``CHUNK_VECTORS`` vectors. The files are the one stored copy of the vectors:
+they are opened memory-mapped (``IO_FLAG_MMAP_IFC``, no copy in RAM) after their checksum is
+verified, and searched in parallel threads (one query scans each chunk on its own core; FAISS
+parallelises over queries, not over one query's database). The scan decodes ``code * step``
+and computes float inner products: it returns exactly what a brute-force numpy search over
+the decoded stored vectors returns (``tests/integration/test_corpus_search.py``).
+
+Approximate search (optional, ``build(..., approximate=True)``): an ``IndexIVFPQ`` per
+(kind, layer) over the same vectors (``PQ`` with one byte per 8 dimensions, so about 1/8 of
+the codes' size plus 8-byte ids), whose candidates (``rerank`` times k) are re-scored
+exactly from the int8 codes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
+                                       thread_name_prefix="exbert-search")
+        return _POOL
+
+
+def make_sq(dim: int, step: float) -> Any:
+    """An empty exact index whose decoding is ``(uint8 - 128) * step``."""
+    import faiss
+    import numpy as np
+
+    index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit_uniform,
+                                       faiss.METRIC_INNER_PRODUCT)
+    trained = np.array([-128.5 * step, 255.0 * step], dtype=np.float32)
+    faiss.copy_array_to_vector(trained, index.sq.trained)
+    index.is_trained = True
+    return index
+
+
+def serialize_codes(codes: np.ndarray, step: float) -> memoryview:
+    """The FAISS file bytes of an exact index holding ``codes`` (uint8 [n, dim])."""
+    import faiss
+
+    index = make_sq(int(codes.shape[1]), step)
+    if len(codes):
+        index.add_sa_codes(codes)
+    return memoryview(faiss.serialize_index(index))
+
+
+def codes_view(path: Path, n: int, dim: int) -> np.ndarray:
+    """The codes inside an exact-index file (FAISS stores them last) as a read-only memmap."""
+    import numpy as np
+
+    size = path.stat().st_size
+    if n == 0:
+        return np.zeros((0, dim), dtype=np.uint8)
+    return np.memmap(path, dtype=np.uint8, mode="r", offset=size - n * dim, shape=(n, dim))
+
+
+def _merge(scores: list[np.ndarray], ids: list[np.ndarray], k: int) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+    """Top k of several candidate lists by score, ties broken by the smaller id."""
+    import numpy as np
+
+    s = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+    i = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    keep = i >= 0
+    s, i = s[keep], i[keep]
+    order = np.lexsort((i, -s))[:k]
+    return s[order], i[order]
+
+
+def _selector(mask: np.ndarray) -> tuple[Any, np.ndarray]:
+    import faiss
+    import numpy as np
+
+    bits = np.packbits(mask.astype(bool), bitorder="little")
+    return faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)), bits
+
+
+class ExactIndex:
+    """Exact inner-product search over the chunk files of one (kind, layer)."""
+
+    def __init__(self, paths: Sequence[Path], n: int, dim: int, step: float,
+                 chunk: int) -> None:
+        import faiss
+
+        self.dim, self.step, self.n, self.chunk = dim, step, n, chunk
+        self.paths = list(paths)
+        self.starts = [c * chunk for c in range(len(self.paths))]
+        self.sizes = [min(chunk, n - s) for s in self.starts]
+        self.indexes = [faiss.read_index(str(p), faiss.IO_FLAG_MMAP_IFC) for p in self.paths]
+        for idx, size, p in zip(self.indexes, self.sizes, self.paths, strict=True):
+            if idx.ntotal != size or idx.d != dim:
+                raise ValueError(f"{p.name}: {idx.ntotal} vectors of width {idx.d}, "
+                                 f"expected {size} of width {dim}")
+        self._codes = [codes_view(p, s, dim) for p, s in zip(self.paths, self.sizes,
+                                                                  strict=True)]
+
+    def search(self, query: np.ndarray, k: int,
+               mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and global ids of the k best vectors (restricted to ``mask`` if given)."""
+        import faiss
+        import numpy as np
+
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+
+        def one(c: int) -> tuple[np.ndarray, np.ndarray]:
+            idx, start, size = self.indexes[c], self.starts[c], self.sizes[c]
+            kk = min(k, size)
+            if kk <= 0:
+                return np.zeros(0, np.float32), np.zeros(0, np.int64)
+            if mask is None:
+                d, i = idx.search(q, kk)
+            else:
+                part = mask[start : start + size]
+                if not part.any():
+                    return np.zeros(0, np.float32), np.zeros(0, np.int64)
+                sel, bits = _selector(part)
+                params = faiss.SearchParameters()
+                params.sel = sel
+                d, i = idx.search(q, kk, params=params)
+                del bits
+            ids = i[0].astype(np.int64)
+            ids[ids >= 0] += start
+            return d[0], ids
+
+        if len(self.indexes) == 1:
+            results = [one(0)]
+        else:
+            results = list(_pool().map(one, range(len(self.indexes))))
+        return _merge([r[0] for r in results], [r[1] for r in results], k)
+
+    def codes(self, ids: np.ndarray) -> np.ndarray:
+        """The stored uint8 codes of global ids (any order)."""
+        import numpy as np
+
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.empty((len(ids), self.dim), dtype=np.uint8)
+        chunk_of = ids // self.chunk
+        for c in np.unique(chunk_of):
+            sel = chunk_of == c
+            out[sel] = self._codes[int(c)][ids[sel] - self.starts[int(c)]]
+        return out
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored (rotated, decoded) float32 vectors of global ids."""
+        import numpy as np
+
+        return (self.codes(ids).astype(np.float32) - 128.0) * np.float32(self.step)
+
+    def all_codes(self) -> list[np.ndarray]:
+        return list(self._codes)
+
+
+def ivf_shape(n: int, dim: int) -> tuple[int, int]:
+    """(nlist, PQ sub-quantizers) for n vectors of width dim."""
+    nlist = 1 << max(4, min(16, round(math.log2(max(16.0, 4 * math.sqrt(max(n, 1)))))))
+    m = dim // 8 if dim % 8 == 0 else dim // 4 if dim % 4 == 0 else dim
+    return nlist, m
+
+
+def build_ivf(parts: Sequence[np.ndarray], n: int, dim: int, step: float,
+              *, seed: int = 1234) -> memoryview:
+    """An IVF-PQ index over the decoded codes of ``parts`` (uint8 arrays, concatenated)."""
+    import faiss
+    import numpy as np
+
+    nlist, m = ivf_shape(n, dim)
+    quantizer = faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+    index.cp.seed = seed
+    n_train = min(n, max(40 * nlist, 20_000), 200_000)
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(n, size=n_train, replace=False))
+    offsets = np.cumsum([0] + [len(p) for p in parts])
+    sample = np.empty((n_train, dim), dtype=np.float32)
+    for j, p in enumerate(parts):
+        sel = chosen[(chosen >= offsets[j]) & (chosen < offsets[j + 1])]
+        rows = np.searchsorted(chosen, sel)
+        sample[rows] = (np.asarray(p[sel - offsets[j]], dtype=np.float32) - 128.0) * step
+    index.train(sample)
+    for p in parts:
+        for s in range(0, len(p), 65536):
+            block = (np.asarray(p[s : s + 65536], dtype=np.float32) - 128.0) * np.float32(step)
+            index.add(block)
+    return memoryview(faiss.serialize_index(index))
+
+
+class ApproxIndex:
+    """IVF-PQ candidates, re-scored exactly from the stored codes of ``exact``."""
+
+    def __init__(self, path: Path, exact: ExactIndex, nprobe: int | None = None,
+                 rerank: int = 10) -> None:
+        import faiss
+
+        self.index = faiss.read_index(str(path))
+        self.exact = exact
+        if self.index.ntotal != exact.n:
+            raise ValueError(f"{path.name}: {self.index.ntotal} vectors, expected {exact.n}")
+        nlist = self.index.nlist
+        self.nprobe = nprobe or max(1, min(nlist, nlist // 64))
+        self.rerank = rerank
+
+    def search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None,
+               nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+        import numpy as np
+
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        params = faiss.SearchParametersIVF()
+        params.nprobe = nprobe or self.nprobe
+        bits = None
+        if mask is not None:
+            params.sel, bits = _selector(mask)
+        kk = min(self.exact.n, max(k * self.rerank, k + 64))
+        _, cand = self.index.search(q, kk, params=params)
+        del bits
+        ids = cand[0][cand[0] >= 0].astype(np.int64)
+        if len(ids) == 0:
+            return np.zeros(0, np.float32), ids
+        scores = self.exact.vectors(ids) @ q[0]
+        return _merge([scores.astype(np.float32)], [ids], k)
