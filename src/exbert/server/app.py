@@ -15,7 +15,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from exbert.errors import InvalidRequest, UnknownModel
+from exbert.errors import InvalidRequest, UnknownCorpus, UnknownModel
 from exbert.server.errors import install_error_handlers
 from exbert.server.inference import InferenceQueue
 from exbert.server.payload import MEDIA_TYPE, chosen_layers, encode_frame, header_with_attention
@@ -23,10 +23,14 @@ from exbert.server.responses import JSONBytes
 from exbert.server.schemas import (
     AnalysisOut,
     AnalyzeIn,
+    CorporaOut,
+    CorpusInfoOut,
     ErrorOut,
     HealthOut,
     ModelInfoOut,
     ModelsOut,
+    SearchIn,
+    SearchOut,
 )
 from exbert.server.security import Guard, SecurityMiddleware, allowed_hosts
 
@@ -136,6 +140,26 @@ class AppState:
         return analysis, extra
 
 
+    def corpus(self, name: str) -> Any:
+        try:
+            return self.corpora[name]
+        except KeyError:
+            raise UnknownCorpus(
+                f"unknown corpus {name!r}; this server has: {', '.join(self.corpora) or 'none'}",
+                corpus=name,
+            ) from None
+
+
+def corpus_info(corpus: Any) -> dict[str, Any]:
+    """What clients may know of a corpus: no file-system paths."""
+    info: dict[str, Any] = corpus.info()
+    for private in ("path", "input", "rebuild_command"):
+        info.pop(private, None)
+    if isinstance(info.get("model"), dict):
+        info["model"] = {k: v for k, v in info["model"].items() if k != "source"}
+    return info
+
+
 def state_of(request: Request) -> AppState:
     state: AppState = request.app.state.exbert
     return state
@@ -195,6 +219,47 @@ def api_router() -> APIRouter:
         header["attention"]["dtype"] = "float32"
         header["attention"]["data"] = analysis.attentions[chosen].round(5).tolist()
         return JSONBytes(header)
+
+    @router.get("/corpora", response_model=CorporaOut)
+    async def corpora(request: Request) -> dict[str, Any]:
+        return {"corpora": [corpus_info(c) for c in state_of(request).corpora.values()]}
+
+    @router.get("/corpora/{name}", response_model=CorpusInfoOut)
+    async def corpus_detail(request: Request, name: str) -> dict[str, Any]:
+        return corpus_info(state_of(request).corpus(name))
+
+    @router.get("/corpora/{name}/heads")
+    async def head_ranking(
+        request: Request, name: str, top: int = Query(10, ge=1, le=1000)
+    ) -> dict[str, Any]:
+        """Head discovery: every layer x head ranked by how often its max attention falls on
+        a linguistic relation over the corpus."""
+        ranking: dict[str, Any] = state_of(request).corpus(name).head_ranking().to_dict(top=top)
+        return ranking
+
+    @router.post("/search", response_model=SearchOut)
+    async def search(request: Request, body: SearchIn) -> dict[str, Any]:
+        """The corpus tokens nearest to token ``token`` of the analysed text."""
+        from exbert.search import search as run_search
+
+        s = state_of(request)
+        model, corpus = s.model(body.model), s.corpus(body.corpus)
+        req = AnalyzeIn(model=body.model, text=body.text, text_b=body.text_b, mask=body.mask,
+                        top_k=0, layers=None)
+
+        def find(analysis: Analysis) -> dict[str, Any]:
+            result = run_search(
+                model, corpus, analysis, body.token, body.layer, by=body.by, heads=body.heads,
+                k=body.k, filters=body.filters, exact=body.exact, window=body.window,
+            )
+            out: dict[str, Any] = result.to_dict()
+            out["query"] = {"text": body.text, "text_b": body.text_b, "token": body.token,
+                            "token_text": analysis.tokens[body.token].text}
+            return out
+
+        _, found = await s.analyze(req, find)
+        assert found is not None
+        return found
 
     return router
 

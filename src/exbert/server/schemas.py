@@ -107,3 +107,82 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+class CorpusInfoOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    layers: list[int]
+    context_layers: list[int]
+    approximate: bool
+
+
+class CorporaOut(BaseModel):
+    corpora: list[CorpusInfoOut]
+
+
+class SearchIn(Strict):
+    model: str = Field(max_length=200)
+    corpus: str = Field(max_length=200, description="a corpus name from GET /api/corpora")
+    text: str = Field(max_length=MAX_TEXT_CHARS)
+    text_b: str | None = Field(None, max_length=MAX_TEXT_CHARS)
+    mask: list[Position] = Field(default_factory=list, max_length=512)
+    token: Position = Field(description="position of the query token in the analysis")
+    layer: int = Field(
+        ge=0, le=1000,
+        description="embedding: hidden state index 0..L (0 = embeddings, l = output of block l); "
+        "context: block 1..L. The attention view's layer i is block i + 1.",
+    )
+    by: Literal["embedding", "context"] = "embedding"
+    heads: list[Annotated[int, Field(ge=0, le=1000)]] | None = Field(None, max_length=1000)
+    k: int = Field(50, ge=1, le=500)
+    filters: dict[str, str | list[str]] | None = Field(
+        None, description='conditions on the matched token, e.g. {"pos": "VERB"}'
+    )
+    exact: bool = True
+    window: int = Field(2, ge=0, le=8)
+
+
+class SearchTokenOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text: str
+    start: int
+    end: int
+    special: bool
+    pos: str | None
+    dep: str | None
+    ent_type: str | None
+
+
+class MatchOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    rank: int
+    score: float
+    sentence_id: int
+    position: int
+    text: str
+    tokens: list[SearchTokenOut]
+    max_attention: dict[str, float | int] | None
+
+
+class QueryOut(BaseModel):
+    text: str
+    text_b: str | None
+    token: int
+    token_text: str
+
+
+class SearchOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    corpus: str
+    model: str
+    by: str
+    layer: int
+    k: int
+    query: QueryOut
+    matches: list[MatchOut]
+    summary: dict[str, object]
