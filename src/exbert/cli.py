@@ -63,20 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", dest="models", metavar="NAME")
     p.add_argument("--no-corpus", action="store_true")
 
-    _add_optional(sub, "exbert.corpus.cli")
-    _add_optional(sub, "exbert.export.cli")
+    # subcommands that live beside their library code (light modules: no torch at import)
+    from exbert.corpus import cli as corpus_cli
+    from exbert.export import cli as export_cli
+
+    corpus_cli.add_parser(sub)
+    export_cli.add_parser(sub)
     return parser
-
-
-def _add_optional(sub: Any, module: str) -> None:
-    """Subcommands that live beside their library code register themselves."""
-    import importlib
-
-    try:
-        plugin = importlib.import_module(module)
-    except ModuleNotFoundError:
-        return
-    plugin.add_parser(sub)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -122,27 +115,22 @@ def cmd_models(_: argparse.Namespace) -> int:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    """Convert each model once (GGUF -> safetensors cache) and build its demo corpus once."""
+    import time
+
     import exbert
-
-    for name in args.models or DEFAULT_MODELS:
-        print(f"preparing {name} ...", flush=True)
-        exbert.load(name)
-        if not args.no_corpus:
-            _demo_corpus(name, build=True)
-    return 0
-
-
-def _demo_corpus(model_name: str, *, build: bool) -> Any:
-    """The cached demo corpus of a default model (built when ``build``), or None."""
-    import importlib.util
-
-    if importlib.util.find_spec("exbert.corpus.demo") is None:
-        return None
     from exbert.corpus import demo
 
-    if build:
-        return demo.ensure_demo_corpus(model_name)
-    return demo.existing_demo_corpus(model_name)
+    for name in args.models or DEFAULT_MODELS:
+        t0 = time.perf_counter()
+        model = exbert.load(name)
+        print(f"{name}: model ready ({time.perf_counter() - t0:.1f} s)", flush=True)
+        if not args.no_corpus:
+            t0 = time.perf_counter()
+            folder = demo.ensure_demo_corpus(name, model=model)
+            print(f"{name}: demo corpus ready in {folder} ({time.perf_counter() - t0:.1f} s)",
+                  flush=True)
+    return 0
 
 
 def access_token(host: str, token: str | None) -> str | None:
@@ -182,19 +170,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _load_corpora(args: argparse.Namespace, models: dict[str, Any]) -> dict[str, Any]:
-    if not args.corpora and (args.no_demo_corpus or args.models):
-        return {}
-    import importlib.util
-
-    if importlib.util.find_spec("exbert.corpus") is None or not hasattr(
-        importlib.import_module("exbert.corpus"), "open_for_server"
-    ):
+    if not args.corpora and args.no_demo_corpus:
         return {}
     from exbert.corpus import open_for_server
 
     dirs = list(args.corpora)
     if not dirs:
-        dirs = [d for name in models if (d := _demo_corpus(name, build=False)) is not None]
+        from exbert.corpus import demo
+
+        dirs = [d for name in models if (d := demo.existing_demo_corpus(name)) is not None]
     corpora: dict[str, Any] = open_for_server(dirs, models)
     return corpora
 
