@@ -15,7 +15,7 @@ includes releasing the result (analyze frees the model's output tensors inside).
 512 on MiniLM and SmolLM2.
 
     python benchmarks/bench_analyze.py                       # both models, all lengths
-    python benchmarks/bench_analyze.py --models minilm-l6 --lengths 16 64 --threads 1
+    python benchmarks/bench_analyze.py --models minilm-l6 --lengths 16 64 --threads 0
     python benchmarks/bench_analyze.py --profile smollm2-135m:512   # cProfile one analyze
 """
 
@@ -155,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["minilm-l6", "smollm2-135m"])
     parser.add_argument("--lengths", nargs="+", type=int, default=[16, 64, 256, 512])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, default=1,
+        help="torch threads (default 1; 0 keeps torch's default). On a shared 2-core machine a "
+        "second thread makes timings swing 0.7x-1.7x (see PERFORMANCE-NOTES)",
+    )
     parser.add_argument("--min-reps", type=int, default=7)
     parser.add_argument("--budget", type=float, default=4.0,
                         help="seconds per (model, T) to keep adding repetitions (max 50)")

@@ -1,6 +1,7 @@
 // HTTP client for the exbert server (docs/API.md). Errors come back as
 // {"error": {"type", "message", "status", "details"}} and are thrown as ApiError.
 
+import type { CorpusInfo, HeadRanking, SearchRequest, SearchResult } from "./corpus";
 import { decodeFrame, type DecodedFrame, type ModelKind } from "./payload";
 
 export interface ModelInfo {
@@ -97,4 +98,25 @@ export async function analyze(req: AnalyzeRequest, signal?: AbortSignal): Promis
   } catch (err) {
     throw new ApiError(`could not read the server's answer: ${(err as Error).message}`, "BadPayload", res.status);
   }
+}
+
+export async function fetchCorpora(signal?: AbortSignal): Promise<CorpusInfo[]> {
+  const res = await request("/api/corpora", { signal });
+  const body = (await res.json()) as { corpora?: CorpusInfo[] };
+  return body.corpora ?? [];
+}
+
+export async function fetchHeadRanking(corpus: string, signal?: AbortSignal): Promise<HeadRanking> {
+  const res = await request(`/api/corpora/${encodeURIComponent(corpus)}/heads`, { signal });
+  return (await res.json()) as HeadRanking;
+}
+
+export async function searchCorpus(req: SearchRequest, signal?: AbortSignal): Promise<SearchResult> {
+  const res = await request("/api/search", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(req),
+    signal,
+  });
+  return (await res.json()) as SearchResult;
 }

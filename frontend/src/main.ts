@@ -4,7 +4,16 @@ import "./style.css";
 import { analyze, ApiError, fetchModels, type AnalyzeRequest, type ModelInfo } from "./api";
 import { payloadBytes } from "./math";
 import { AttentionStore, type AnalysisHeader } from "./payload";
-import { decodeState, encodeState, fitState, type AppState } from "./state";
+import { CorpusController } from "./corpusController";
+import {
+  decodeSearchState,
+  decodeState,
+  encodeSearchState,
+  encodeState,
+  fitState,
+  type AppState,
+  type SearchState,
+} from "./state";
 import { Viewer, type ViewState } from "./viewer";
 
 declare global {
@@ -32,6 +41,7 @@ function h<K extends keyof HTMLElementTagNameMap>(
 
 class App {
   private state: AppState;
+  private search: SearchState;
   private models: ModelInfo[] = [];
   private header: AnalysisHeader | null = null;
   private store: AttentionStore | null = null;
@@ -48,9 +58,11 @@ class App {
   private readonly button: HTMLButtonElement;
   private readonly error: HTMLDivElement;
   private readonly viewer: Viewer;
+  private readonly corpus: CorpusController;
 
   constructor(root: HTMLElement) {
     this.state = decodeState(location.search);
+    this.search = decodeSearchState(location.search);
 
     this.modelSelect = h("select", { "data-testid": "model-select", "aria-label": "Model" });
     this.modelSelect.disabled = true;
@@ -89,16 +101,34 @@ class App {
     this.error.hidden = true;
 
     const viewerRoot = h("main", { class: "viewer-root" });
-    root.append(header, form, this.error, viewerRoot);
+    const corpusRoot = h("div", { class: "corpus-root" });
+    root.append(header, form, this.error, viewerRoot, corpusRoot);
     this.viewer = new Viewer(viewerRoot, this.viewState(), {
       onChange: (s) => this.onViewChange(s),
       onToggleMask: (i) => this.toggleMask(i),
       onNeedLayer: (l) => void this.fetchLayer(l),
+      onPin: (f) => this.corpus?.pinChanged(f ? f.index : null),
       onRendered: (ms) => {
         window.__exbertRenderMs = ms;
         document.body.dataset.ready = "true";
       },
     });
+    this.corpus = new CorpusController(
+      corpusRoot,
+      {
+        model: () => this.state.model,
+        analysis: () => this.header,
+        view: () => this.viewer.getState(),
+        nHeads: () => this.header?.n_heads ?? this.model()?.heads ?? 0,
+        pin: (i) => this.viewer.pin(i),
+        selectHead: (layer, head) => this.selectHead(layer, head),
+        stateChanged: (s) => {
+          this.search = s;
+          this.writeUrl();
+        },
+      },
+      this.search,
+    );
     this.input.value = this.state.text;
     this.inputB.value = this.state.textB;
 
@@ -123,11 +153,13 @@ class App {
       this.showError(err);
       this.modelSelect.replaceChildren(h("option", { value: "" }, "no models"));
       this.viewer.showMessage("The model list could not be loaded from the server.");
+      void this.corpus.load();
       return;
     }
     if (this.models.length === 0) {
       this.showError(new ApiError("the server offers no models", "NoModels", 0));
       this.viewer.showMessage("The server offers no models.");
+      void this.corpus.load();
       return;
     }
     this.modelSelect.replaceChildren(
@@ -138,6 +170,7 @@ class App {
     this.modelSelect.value = this.state.model;
     this.applyModelShape();
     this.writeUrl();
+    void this.corpus.load();
     if (this.state.text.trim()) void this.run({ text: this.state.text, textB: this.state.textB, mask: this.state.mask });
   }
 
@@ -159,6 +192,7 @@ class App {
     this.store = null;
     this.viewer.setAnalysis(null);
     this.applyModelShape();
+    this.corpus.modelChanged();
     this.writeUrl();
     if (this.input.value.trim()) void this.analyseFromInputs();
     else this.viewer.showMessage("Type a sentence above and press Analyze.");
@@ -167,6 +201,19 @@ class App {
   private onViewChange(s: ViewState): void {
     this.state = { ...this.state, ...s };
     this.writeUrl();
+    this.corpus?.viewChanged();
+  }
+
+  /** Show one head of one layer (a click in the head ranking). */
+  private selectHead(layer: number, head: number): void {
+    const m = this.model();
+    const nLayers = this.header?.n_layers ?? m?.layers ?? 0;
+    const nHeads = this.header?.n_heads ?? m?.heads ?? 0;
+    if (layer < 0 || layer >= nLayers || head < 0 || head >= nHeads) return;
+    this.state = { ...this.state, layer, heads: [head], weights: null };
+    this.viewer.setState(this.viewState());
+    this.writeUrl();
+    this.corpus.viewChanged();
   }
 
   private onKey(ev: KeyboardEvent): void {
@@ -191,7 +238,7 @@ class App {
       const t = performance.now();
       this.urlWrites = this.urlWrites.filter((w) => t - w < 10_000);
       this.urlWrites.push(t);
-      const q = encodeState(this.state);
+      const q = [encodeState(this.state), encodeSearchState(this.search)].filter(Boolean).join("&");
       const url = (q ? `?${q}` : location.pathname) + location.hash;
       if (`?${q}` !== location.search) history.replaceState(null, "", url);
     };
@@ -280,6 +327,7 @@ class App {
       this.clearError();
       this.writeUrl();
       this.viewer.setAnalysis({ header: hd, store, maskToken: m.mask_token });
+      this.corpus.analysisChanged();
       this.modelInfo.textContent =
         `${m.kind} \u00b7 ${hd.n_layers} layers \u00d7 ${hd.n_heads} heads \u00b7 ${hd.tokens.length} tokens`;
       const missing = store.missingLayers();

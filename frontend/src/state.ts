@@ -4,6 +4,8 @@
 //   model=minilm-l6 & text=... & text_b=... & layer=3 & heads=0,4,7 & w=0.5,0.25,0.25
 //   & mask=2,5 & special=0 & th=0.8
 
+import type { SearchBy, SummaryField } from "./corpus";
+
 export interface AppState {
   model: string;
   text: string;
@@ -104,4 +106,87 @@ export function fitState(s: AppState, layers: number, heads: number): AppState {
 
 export function statesEqual(a: AppState, b: AppState): boolean {
   return encodeState(a) === encodeState(b);
+}
+
+// Corpus search state, in the same query string (written after the view's keys):
+//   corpus=holmes-minilm-l6 & sby=context & stok=2 & slayer=4 & sheads=1,3 & color=dep
+//   & rel=prev_token & fpos=NOUN & fdep=nsubj & fent=PERSON
+// sby/stok/slayer/sheads describe the last search (re-run after a reload); slayer is in the
+// search's block numbering (docs/API.md), not the attention view's.
+
+export interface SearchFilterState {
+  pos: string;
+  dep: string;
+  ent: string;
+}
+
+export interface SearchState {
+  /** The selected corpus ("" = the first one of the model). */
+  corpus: string;
+  /** The last search, or null. */
+  by: SearchBy | null;
+  token: number | null;
+  layer: number | null;
+  heads: number[] | null;
+  /** The annotation the colour summary and histograms show. */
+  field: SummaryField;
+  /** The relation of the head-ranking heatmap. */
+  relation: string;
+  filters: SearchFilterState;
+}
+
+export const DEFAULT_RELATION = "dep_head";
+
+export function defaultSearchState(): SearchState {
+  return {
+    corpus: "",
+    by: null,
+    token: null,
+    layer: null,
+    heads: null,
+    field: "pos",
+    relation: DEFAULT_RELATION,
+    filters: { pos: "", dep: "", ent: "" },
+  };
+}
+
+/** Encode the search state as query-string parameters (without "?"; "" for the default). */
+export function encodeSearchState(s: SearchState): string {
+  const p = new URLSearchParams();
+  if (s.corpus) p.set("corpus", s.corpus);
+  if (s.by && s.token !== null && s.layer !== null) {
+    p.set("sby", s.by);
+    p.set("stok", String(s.token));
+    p.set("slayer", String(s.layer));
+    if (s.heads) p.set("sheads", s.heads.join(","));
+  }
+  if (s.field !== "pos") p.set("color", s.field);
+  if (s.relation !== DEFAULT_RELATION) p.set("rel", s.relation);
+  if (s.filters.pos) p.set("fpos", s.filters.pos);
+  if (s.filters.dep) p.set("fdep", s.filters.dep);
+  if (s.filters.ent) p.set("fent", s.filters.ent);
+  return p.toString();
+}
+
+/** Decode the search state from a query string; anything malformed falls back to the default. */
+export function decodeSearchState(query: string): SearchState {
+  const p = new URLSearchParams(query.startsWith("?") ? query.slice(1) : query);
+  const s = defaultSearchState();
+  s.corpus = p.get("corpus") ?? "";
+  const by = p.get("sby");
+  const token = Number(p.get("stok") ?? "x");
+  const layer = Number(p.get("slayer") ?? "x");
+  if ((by === "embedding" || by === "context") && Number.isInteger(token) && token >= 0 && Number.isInteger(layer) && layer >= 0) {
+    s.by = by;
+    s.token = token;
+    s.layer = layer;
+    s.heads = intList(p.get("sheads"));
+    if (s.heads && !s.heads.length) s.heads = null;
+  }
+  const field = p.get("color");
+  if (field === "dep" || field === "ent") s.field = field;
+  const rel = p.get("rel");
+  if (rel && /^[A-Za-z0-9_-]{1,64}$/.test(rel)) s.relation = rel;
+  s.filters = { pos: p.get("fpos") ?? "", dep: p.get("fdep") ?? "", ent: p.get("fent") ?? "" };
+  return s;
 }

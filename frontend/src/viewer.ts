@@ -172,6 +172,16 @@ export class Viewer {
     );
     root.append(bar, panes, legend);
     this.tooltip = new PredictionTooltip(root);
+    // The tooltip is position: fixed; when the page scrolls, keep it beside its token (or hide
+    // it while the token is out of sight) instead of leaving it over whatever scrolls under it.
+    const win = doc.defaultView;
+    if (win) {
+      const onScroll = () => {
+        if (!this.root.isConnected) win.removeEventListener("scroll", onScroll);
+        else this.followScroll();
+      };
+      win.addEventListener("scroll", onScroll, { passive: true });
+    }
     this.syncControls();
     this.showOverlay("Type a sentence above and press Analyze.");
   }
@@ -285,6 +295,17 @@ export class Viewer {
     if (layer === this.state.layer || layer < 0 || (this.nLayers && layer >= this.nLayers)) return;
     this.state.layer = layer;
     this.changed();
+  }
+
+  /** Pin token `index` (as a click on it would, without the tooltip); null unpins. */
+  pin(index: number | null): void {
+    const f: Focus | null = index === null ? null : { side: "left", index };
+    if (same(f, this.pinned)) return;
+    this.pinned = f;
+    this.attention.setPinned(f);
+    this.opts.onPin?.(f);
+    if (!this.hover) this.tooltip.hide();
+    this.updateHeads();
   }
 
   private selectedHeads(): number[] {
@@ -490,6 +511,17 @@ export class Viewer {
       anchor,
       this.svg,
     );
+  }
+
+  private followScroll(): void {
+    const f = this.hover ?? this.pinned;
+    const win = this.root.ownerDocument.defaultView;
+    if (!f || !win) return;
+    const anchor = this.anchorOf(f);
+    if (!anchor) return;
+    const r = anchor.getBoundingClientRect();
+    if (r.bottom < 0 || r.top > win.innerHeight) this.tooltip.hide();
+    else this.tooltipFor(f, anchor);
   }
 
   private anchorOf(f: Focus): Element | null {

@@ -19,6 +19,8 @@ import type { Focus } from "./views/attention";
 import { displayToken } from "./views/attention";
 import { Viewer } from "./viewer";
 import { download } from "./export";
+import type { SearchResult } from "./corpus";
+import { SearchFigures } from "./views/corpus";
 
 /** The part of anywidget's model interface that the widget uses. */
 export interface WidgetModel {
@@ -72,6 +74,8 @@ class CorpusPanel {
   private readonly byEmbedding: HTMLButtonElement;
   private readonly byContext: HTMLButtonElement;
   private readonly results: HTMLDivElement;
+  private readonly figuresEl: HTMLDivElement;
+  private readonly figures: SearchFigures;
   private pinned: Focus | null = null;
 
   constructor(
@@ -101,7 +105,18 @@ class CorpusPanel {
     bar.append(this.info, this.byEmbedding, this.byContext);
     this.results = el("div", "corpus-results") as HTMLDivElement;
     this.results.dataset.testid = "corpus-results";
-    this.el.append(bar, this.results);
+    // The app's colour summary and histograms, below the table.
+    this.figuresEl = el("div", "corpus-figures") as HTMLDivElement;
+    const switchIn = el("div");
+    const grid = el("div", "corpus-figures-grid");
+    const summaryIn = el("div", "cp-card cp-summary");
+    const matchedIn = el("div", "cp-card");
+    const maxIn = el("div", "cp-card");
+    grid.append(summaryIn, matchedIn, maxIn);
+    this.figuresEl.append(switchIn, grid);
+    this.figuresEl.hidden = true;
+    this.el.append(bar, this.results, this.figuresEl);
+    this.figures = new SearchFigures({ switchIn, summaryIn, matchedIn, maxIn });
   }
 
   private search(by: "embedding" | "context"): void {
@@ -123,6 +138,8 @@ class CorpusPanel {
     const doc = this.doc;
     if (!r) {
       this.results.replaceChildren();
+      this.figuresEl.hidden = true;
+      this.figures.clear();
       return;
     }
     const head = doc.createElement("div");
@@ -157,6 +174,11 @@ class CorpusPanel {
       table.append(tr);
     }
     this.results.replaceChildren(head, table);
+    const full = r as unknown as SearchResult;
+    const hasFigures = Boolean(full.summary?.rows && r.matches.length && r.matches.every((m) => Array.isArray(m.tokens)));
+    this.figuresEl.hidden = !hasFigures;
+    if (hasFigures) this.figures.show(full);
+    else this.figures.clear();
   }
 }
 

@@ -1,6 +1,7 @@
 // @vitest-environment jsdom
 import { beforeEach, describe, expect, it } from "vitest";
 import widget, { type WidgetModel } from "../src/widget";
+import { fixtureResult } from "./corpusFixture";
 import { randomFrame } from "./frame";
 
 const TEXTS = ["[CLS]", "the", "cat", "sat", "down", "[SEP]"];
@@ -111,6 +112,20 @@ describe("notebook widget", () => {
     });
     expect(q('[data-testid="corpus-match-0"] .c-match')!.textContent).toBe("cat");
     expect(q('[data-testid="corpus-match-0"] .c-left')!.textContent).toBe("A ");
+  });
+
+  it("shows the colour summary and histograms of a full search result", () => {
+    const { q, model } = setup({ corpus_name: "tiny" });
+    expect((q(".corpus-figures") as HTMLElement).hidden).toBe(true);
+    model.push("search_result", fixtureResult());
+    expect((q(".corpus-figures") as HTMLElement).hidden).toBe(false);
+    expect(q('[data-testid="corpus-match-0"] .c-match')!.textContent).toBe("dog");
+    expect(q('[data-testid="summary-matrix"]')!.querySelectorAll('[data-testid="summary-row"]')).toHaveLength(3);
+    expect(q('[data-testid="histogram-matched"]')!.querySelectorAll("rect.bar")).toHaveLength(2);
+    (q('[data-testid="summary-field-dep"]') as HTMLButtonElement).click();
+    expect(q('[data-testid="summary-matrix"]')!.getAttribute("data-field")).toBe("dep");
+    model.push("search_result", null);
+    expect((q(".corpus-figures") as HTMLElement).hidden).toBe(true);
   });
 
   it("stops listening when the view is removed", () => {

@@ -266,8 +266,11 @@ def _forward(model: Model, batch: Sequence[Encoded]) -> _Outputs:
     kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": attn_mask}
     if batch[0].token_type_ids is not None:
         kwargs["token_type_ids"] = types
+    if "use_cache" in _forward_params(model):
+        kwargs["use_cache"] = False  # a causal LM's key/value cache serves generation only
     device = model.device
-    kwargs = {k: v.to(device) for k, v in kwargs.items()}
+    if device.type != "cpu":
+        kwargs = {k: v.to(device) if hasattr(v, "to") else v for k, v in kwargs.items()}
     with model.lock, torch.inference_mode(), record_contexts(model.module, info.heads) as rec:
         out = model.module(**kwargs, output_attentions=True, output_hidden_states=True)
         contexts = rec.layers(info.layers)

@@ -41,7 +41,8 @@ class Analysis:
     - ``attentions``: float32 [layers, heads, T, T]; row ``[l, h, i]`` is token i's attention
       over all tokens and sums to 1 (causal models: zeros above the diagonal).
     - ``hidden_states``: float32 [layers + 1, T, hidden]; index 0 is the embedding output,
-      index l the output of layer l.
+      index l the output of layer l, exactly as transformers returns them (models with a final
+      norm, such as GPT-2, Llama and Gemma, give the last index after that norm).
     - ``contexts``: float32 [layers, T, heads, head_dim]: each head's attention-weighted value
       vectors before the output projection (grouped-query models: per query head).
     - ``predictions``: per token its top-k; for bidirectional models the distribution *at* the

@@ -1,11 +1,13 @@
 """``build(input, model, out)``: annotate, run the model, store, index, publish.
 
-Flow (three threads on two cores by default)::
+Flow (two processes on two cores by default)::
 
-    spaCy thread      input -> paragraphs -> sentences with word annotations   (annotate.py)
+    spaCy process     input -> paragraphs -> sentences with word annotations   (annotate.py,
+                      spacy_worker.py: a child process, so it shares no GIL with the model)
     main thread       sentences of one shard, length-sorted into batches -> model forward
-    storage thread    batch -> alignment, unit vectors, int8 codes, attention argmaxes;
-                      shard complete -> written to OUT.partial/shards/NNNNNN (atomic)
+                      (torch threads: cores - 1) -> alignment, unit vectors, int8 codes,
+                      attention argmaxes (INLINE_POSTPROCESS)
+    storage thread    shard complete -> written to OUT.partial/shards/NNNNNN (atomic)
 
 Durability:
 
@@ -35,7 +37,7 @@ import secrets
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +72,11 @@ CHUNK_VECTORS = 1 << 18  # vectors per FAISS file; chunks are searched in parall
 ATTENTION_MEMORY_BYTES = 256 << 20  # cap of one batch's float32 attention tensor
 LABEL_FIELDS = ("lemma", "pos", "tag", "dep", "ent_type", "ent_iob")
 FLAG_STOP, FLAG_PUNCT = 1, 2
+
+#: Post-process each batch on the main thread right after its forward pass (True) or on the
+#: storage thread, concurrently with the next forward pass (False). Measured on 2 busy cores,
+#: the concurrent thread slows the forward pass more than it saves (GIL and core contention).
+INLINE_POSTPROCESS = True
 
 _VERSION_DIR = re.compile(r"v-\d{8}-\d{6}-[0-9a-f]{8}")
 
@@ -274,7 +281,8 @@ def _postprocess(plan: _Plan, batch: list[tuple[int, ann.Sentence]],
             att = a.attentions[ctx_idx]  # [C, H, T, T]
             mean = att.mean(axis=1)  # [C, T, T]
             idx = np.concatenate(
-                [att.argmax(-1), att.argmax(-2), mean.argmax(-1)[:, None], mean.argmax(-2)[:, None]],
+                [att.argmax(-1), att.argmax(-2), mean.argmax(-1)[:, None],
+                 mean.argmax(-2)[:, None]],
                 axis=1,
             )  # [C, 2H+2, T]
             w = np.concatenate(
@@ -407,6 +415,10 @@ class BuildStats:
     resumed_tokens: int = 0
     seconds: float = 0.0
     forward_seconds: float = 0.0
+    spacy_wait_seconds: float = 0.0
+    store_wait_seconds: float = 0.0
+    finalize_seconds: float = 0.0
+    startup_seconds: float = 0.0
 
 
 class _Progress:
@@ -459,6 +471,7 @@ def _exclusive(partial: Path) -> Iterator[None]:
             raise CorpusBuildError(
                 f"another build of this corpus is running (lock held on {partial}/lock)",
                 path=str(partial),
+                locked=True,
             ) from None
         yield
     finally:
@@ -479,36 +492,44 @@ def _torch_threads(n: int | None) -> Iterator[int]:
 
 
 class SentenceSource:
-    """spaCy in a child process (no GIL shared with the forward pass), streaming annotated
-    sentences as JSON over a pipe. The child starts at once and reports the pipeline's
-    metadata; :meth:`run` starts the stream at a cursor; :meth:`next` returns the next
-    sentence or None at the end."""
+    """spaCy in a child process (``python -m exbert.corpus.spacy_worker``: no GIL shared with
+    the forward pass, nothing of the parent imported), streaming annotated sentences as JSON
+    lines over a pipe. The child reports the pipeline's metadata at once; :meth:`run` starts
+    the stream at a cursor; :meth:`next` returns the next sentence, or None at the end."""
 
     def __init__(self, pipeline: str) -> None:
-        import multiprocessing as mp
+        import subprocess
 
-        ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe(duplex=True)
-        self._proc = ctx.Process(target=_spacy_child, args=(child, pipeline), daemon=True,
-                                 name="exbert-corpus-spacy")
-        self._proc.start()
-        child.close()
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", "1")
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        env.setdefault("MKL_NUM_THREADS", "1")
+        src = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "exbert.corpus.spacy_worker", pipeline],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=1 << 16,
+        )
         self.meta: dict[str, Any] = self._recv()["meta"]
 
     def _recv(self) -> dict[str, Any]:
-        try:
-            msg: dict[str, Any] = json.loads(self._conn.recv_bytes())
-        except (EOFError, OSError) as exc:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            code = self._proc.wait(timeout=30)
             raise CorpusBuildError(
-                "the spaCy process ended unexpectedly (out of memory?)") from exc
+                f"the spaCy process ended unexpectedly (exit status {code}; out of memory?)")
+        msg: dict[str, Any] = json.loads(line)
         if "error" in msg:
             cls = CorpusError if msg.get("kind") == "corpus" else CorpusBuildError
             raise cls(str(msg["error"]))
         return msg
 
     def run(self, input_path: Path, cursor: tuple[int, int], min_words: int) -> None:
-        self._conn.send_bytes(json.dumps({"input": str(input_path), "cursor": list(cursor),
-                                          "min_words": min_words}).encode("utf-8"))
+        assert self._proc.stdin is not None
+        job = {"input": str(input_path), "cursor": list(cursor), "min_words": min_words}
+        self._proc.stdin.write(json.dumps(job).encode("utf-8") + b"\n")
+        self._proc.stdin.flush()
 
     def next(self) -> ann.Sentence | None:
         msg = self._recv()
@@ -519,42 +540,14 @@ class SentenceSource:
         return ann.Sentence(**d)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._conn.close()
-        if self._proc.is_alive():
+        for stream in (self._proc.stdin, self._proc.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        if self._proc.poll() is None:
             self._proc.terminate()
-        self._proc.join(timeout=5)
-
-
-def _spacy_child(conn: Any, pipeline: str) -> None:
-    """The child process: load the pipeline, report it, then stream sentences."""
-    import dataclasses
-
-    def send(obj: dict[str, Any]) -> None:
-        conn.send_bytes(json.dumps(obj, ensure_ascii=False).encode("utf-8"))
-
-    try:
-        try:
-            nlp = ann.load_pipeline(pipeline)
-        except CorpusError as exc:
-            send({"error": exc.message, "kind": "corpus"})
-            return
-        send({"meta": {"version": str(nlp.meta.get("version", "")), "lang": str(nlp.lang),
-                       "components": list(nlp.pipe_names), "name": pipeline}})
-        job = json.loads(conn.recv_bytes())
-        cursor = job["cursor"]
-        try:
-            units = ann.read_units(Path(job["input"]), start=int(cursor[0]))
-            for s in ann.annotate(nlp, units, min_words=int(job["min_words"]),
-                                  skip_first=int(cursor[1])):
-                send({"s": dataclasses.asdict(s)})
-            send({"end": True})
-        except ExbertError as exc:
-            send({"error": exc.message, "kind": "build"})
-        except Exception as exc:
-            send({"error": f"spaCy failed: {type(exc).__name__}: {exc}", "kind": "build"})
-    except (BrokenPipeError, EOFError, OSError, KeyboardInterrupt):
-        return  # the parent is gone
+        with contextlib.suppress(Exception):
+            self._proc.wait(timeout=10)
 
 
 def _batches(order: list[int], lengths: list[int], batch_tokens: int,
@@ -662,57 +655,21 @@ def build(
     partial = out.with_name(out.name + ".partial")
     info = model.info
     stored = resolve_layers(layers, info.layers)
-    spacy_source = SentenceSource(spacy_pipeline)
-    try:
-        return _build(model, source, fmt, out, partial, stored, spacy_source, spacy_pipeline,
-                      batch_tokens, progress, max_sentences, min_words, shard_sentences,
-                      approximate, threads, name)
-    finally:
-        spacy_source.close()
-
-
-def _build(model: Model, source: Path, fmt: str, out: Path, partial: Path, stored: list[int],
-           spacy_source: SentenceSource, spacy_pipeline: str, batch_tokens: int,
-           progress: bool, max_sentences: int | None, min_words: int, shard_sentences: int,
-           approximate: bool, threads: int | None, name: str | None) -> CorpusManifest:
-    identity = ModelIdentity.of(model)
-    spacy_meta = spacy_source.meta
-    config = BuildConfig(
-        input_path=str(source),
-        input_sha256=_input_sha256(source),
-        input_format=fmt,
-        model=identity.to_dict(),
-        spacy_pipeline=spacy_pipeline,
-        spacy_version=str(spacy_meta.get("version", "")),
-        layers=tuple(stored),
-        max_sentences=max_sentences,
-        min_words=min_words,
-        shard_sentences=shard_sentences,
-        batch_tokens=batch_tokens,
-    )
     started = time.perf_counter()
     try:
         with _exclusive(partial):
-            _prepare_partial(partial, config)
-            with _torch_threads(threads) as n_threads:
-                stats, metas = _run(model, spacy_source, source, partial, config, stored,
-                                    progress)
-            data_tmp, manifest = _finalize(
-                model, spacy_meta, partial, config, metas, stored, identity, approximate, out,
-                name or out.name,
-            )
-            stats.seconds = time.perf_counter() - started
-            manifest["build"] = {
-                "seconds": round(stats.seconds, 3),
-                "forward_seconds": round(stats.forward_seconds, 3),
-                "tokens_per_second": round(
-                    (stats.tokens - stats.resumed_tokens) / max(stats.seconds, 1e-9), 1),
-                "torch_threads": n_threads,
-                "resumed_shards": stats.resumed_shards,
-                "batch_tokens": batch_tokens,
-                "shard_sentences": shard_sentences,
-            }
-            result = _publish(out, partial, data_tmp, manifest)
+            try:
+                spacy_source = SentenceSource(spacy_pipeline)
+                try:
+                    result = _build(model, source, fmt, out, partial, stored, spacy_source,
+                                    spacy_pipeline, batch_tokens, progress, max_sentences,
+                                    min_words, shard_sentences, approximate, threads, name,
+                                    started)
+                finally:
+                    spacy_source.close()
+            except BaseException:
+                _forget_if_empty(partial)
+                raise
     except ExbertError:
         raise
     except OSError as exc:
@@ -728,6 +685,64 @@ def _build(model: Model, source: Path, fmt: str, out: Path, partial: Path, store
     return result
 
 
+def _forget_if_empty(partial: Path) -> None:
+    """Remove a work folder that holds no finished shard (a build that failed at once)."""
+    shards = partial / "shards"
+    if partial.is_dir() and not (shards.is_dir() and any(
+            c.name.isdigit() for c in shards.iterdir())):
+        storage.remove_tree(partial)
+
+
+def _build(model: Model, source: Path, fmt: str, out: Path, partial: Path, stored: list[int],
+           spacy_source: SentenceSource, spacy_pipeline: str, batch_tokens: int,
+           progress: bool, max_sentences: int | None, min_words: int, shard_sentences: int,
+           approximate: bool, threads: int | None, name: str | None,
+           started: float) -> CorpusManifest:
+    """The build proper, under the lock of ``partial``."""
+    identity = ModelIdentity.of(model)
+    spacy_meta = spacy_source.meta
+    config = BuildConfig(
+        input_path=str(source),
+        input_sha256=_input_sha256(source),
+        input_format=fmt,
+        model=identity.to_dict(),
+        spacy_pipeline=spacy_pipeline,
+        spacy_version=str(spacy_meta.get("version", "")),
+        layers=tuple(stored),
+        max_sentences=max_sentences,
+        min_words=min_words,
+        shard_sentences=shard_sentences,
+        batch_tokens=batch_tokens,
+    )
+    startup = time.perf_counter() - started
+    _prepare_partial(partial, config)
+    with _torch_threads(threads) as n_threads:
+        stats, metas = _run(model, spacy_source, source, partial, config, stored, progress)
+    t_final = time.perf_counter()
+    data_tmp, manifest = _finalize(
+        model, spacy_meta, partial, config, metas, stored, identity, approximate, out,
+        name or out.name,
+    )
+    stats.finalize_seconds = time.perf_counter() - t_final
+    stats.startup_seconds = startup
+    stats.seconds = time.perf_counter() - started
+    manifest["build"] = {
+        "seconds": round(stats.seconds, 3),
+        "startup_seconds": round(stats.startup_seconds, 3),
+        "forward_seconds": round(stats.forward_seconds, 3),
+        "spacy_wait_seconds": round(stats.spacy_wait_seconds, 3),
+        "store_wait_seconds": round(stats.store_wait_seconds, 3),
+        "finalize_seconds": round(stats.finalize_seconds, 3),
+        "tokens_per_second": round(
+            (stats.tokens - stats.resumed_tokens) / max(stats.seconds, 1e-9), 1),
+        "torch_threads": n_threads,
+        "resumed_shards": stats.resumed_shards,
+        "batch_tokens": batch_tokens,
+        "shard_sentences": shard_sentences,
+    }
+    return _publish(out, partial, data_tmp, manifest)
+
+
 def _os_hint(exc: OSError) -> str:
     import errno
 
@@ -740,7 +755,8 @@ def _os_hint(exc: OSError) -> str:
     return "an I/O error"
 
 
-def _run(model: Model, spacy_source: SentenceSource, source: Path, partial: Path, config: BuildConfig,
+def _run(model: Model, spacy_source: SentenceSource, source: Path, partial: Path,
+         config: BuildConfig,
          stored: list[int], progress: bool) -> tuple[BuildStats, list[dict[str, Any]]]:
     """Resume or run the sharded forward passes; returns all shard metadata."""
     info = model.info
@@ -782,7 +798,9 @@ def _run(model: Model, spacy_source: SentenceSource, source: Path, partial: Path
             skipped = 0
             last_cursor: tuple[int, int] | None = None
             while len(sentences) < want:
+                t0 = time.perf_counter()
                 s = spacy_source.next()
+                stats.spacy_wait_seconds += time.perf_counter() - t0
                 if s is None:
                     exhausted = True
                     break
@@ -803,18 +821,27 @@ def _run(model: Model, spacy_source: SentenceSource, source: Path, partial: Path
                 analyses = model.analyze_batch([sentences[i].text for i in batch_ids])
                 stats.forward_seconds += time.perf_counter() - t0
                 batch = [(i, sentences[i]) for i in batch_ids]
-                pending.append(pool.submit(_store_batch, plan, shard, batch, analyses))
+                if INLINE_POSTPROCESS:
+                    _store_batch(plan, shard, batch, analyses)
+                else:
+                    pending.append(pool.submit(_store_batch, plan, shard, batch, analyses))
                 bar.advance(sum(lengths[i] for i in batch_ids), len(batch_ids),
                             sum(len(sentences[i].text) + 1 for i in batch_ids))
+                t0 = time.perf_counter()
                 _drain(pending, keep=2)
+                stats.store_wait_seconds += time.perf_counter() - t0
             last = exhausted or (config.max_sentences is not None and
                                  stats.sentences + len(sentences) >= config.max_sentences)
             pending.append(pool.submit(_checkpoint, shards_dir, shard, plan, metas, last, sleep))
+            t0 = time.perf_counter()
             _drain(pending, keep=2)
+            stats.store_wait_seconds += time.perf_counter() - t0
             stats.sentences += len(sentences)
             stats.tokens += sum(lengths)
             shard_index += 1
+        t0 = time.perf_counter()
         _drain(pending, keep=0)
+        stats.store_wait_seconds += time.perf_counter() - t0
         if metas and not metas[-1].get("last"):
             # the input ended exactly at a shard boundary: mark the end durably
             metas[-1]["last"] = True
@@ -1136,5 +1163,3 @@ def existing_manifest(out_dir: str | os.PathLike[str]) -> CorpusManifest | None:
     except CorpusError:
         return None
 
-
-BuildCallback = Callable[[int], None]

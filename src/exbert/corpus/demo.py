@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exbert.corpus import storage
 from exbert.corpus.manifest import SCHEMA_VERSION, read_manifest
-from exbert.errors import CorpusError
+from exbert.errors import CorpusBuildError, CorpusError
 
 if TYPE_CHECKING:
     from exbert.models import Model
@@ -36,6 +37,7 @@ HOLMES_END = "*** END OF THE PROJECT GUTENBERG EBOOK, THE ADVENTURES OF SHERLOCK
 DEMO_VERSION = 1
 DEMO_SENTENCES = {"minilm-l6": 2500, "smollm2-135m": 700}
 DEFAULT_SENTENCES = 500
+WAIT_FOR_OTHER_BUILD_S = 600.0
 
 
 def demo_settings(model_name: str) -> dict[str, Any]:
@@ -111,15 +113,25 @@ def ensure_demo_corpus(model_name: str, *, model: Model | None = None,
         model = load(model_name)
     folder = demo_dir(model_name)
     settings = demo_settings(model_name)
-    build(demo_input(), model, folder, progress=progress, name=f"holmes-{model_name}",
-          **settings)
-    return folder
+    deadline = time.monotonic() + WAIT_FOR_OTHER_BUILD_S
+    while True:
+        try:
+            build(demo_input(), model, folder, progress=progress, name=f"holmes-{model_name}",
+                  **settings)
+            return folder
+        except CorpusBuildError as exc:
+            # another process (make demo, a second server) is building it: wait for it
+            if not exc.details.get("locked") or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+            found = existing_demo_corpus(model_name)
+            if found is not None:
+                return found
 
 
 def main() -> int:  # pragma: no cover - exercised by `make demo`
     """``python -m exbert.corpus.demo [MODEL ...]``: build the demo corpora."""
     import sys
-    import time
 
     names = sys.argv[1:] or ["minilm-l6", "smollm2-135m"]
     for name in names:

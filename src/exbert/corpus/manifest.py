@@ -28,6 +28,7 @@ embedding.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shlex
@@ -143,10 +144,8 @@ def tokenizer_hash(model: Model) -> str:
         h.update(json.dumps(tok.get_vocab(), sort_keys=True).encode("utf-8"))
     h.update(json.dumps(sorted(map(str, tok.all_special_tokens))).encode("utf-8"))
     digest = h.hexdigest()
-    try:
+    with contextlib.suppress(TypeError):  # a tokenizer without weak references
         _TOKENIZER_HASHES[tok] = digest
-    except TypeError:  # pragma: no cover
-        pass
     return digest
 
 
@@ -214,12 +213,12 @@ def read_manifest(corpus_dir: Path) -> CorpusManifest:
     """Parse ``corpus_dir/manifest.json``; :class:`CorpusCorrupt` when unreadable,
     :class:`CorpusMismatch` for another schema version, :class:`CorpusError` when absent."""
     path = corpus_dir / MANIFEST
+    hint = ""
+    if (corpus_dir.parent / f"{corpus_dir.name}.partial").exists():
+        hint = " (a build is in progress or was interrupted: run the build command again)"
     if not corpus_dir.is_dir():
-        raise CorpusError(f"{corpus_dir}: no such corpus folder", path=str(corpus_dir))
+        raise CorpusError(f"{corpus_dir}: no such corpus folder{hint}", path=str(corpus_dir))
     if not path.is_file():
-        hint = ""
-        if (corpus_dir.parent / f"{corpus_dir.name}.partial").exists():
-            hint = " (a build is in progress or was interrupted: run the build command again)"
         raise CorpusError(
             f"{corpus_dir}: not a corpus (no {MANIFEST}){hint}; build one with "
             "`exbert corpus build INPUT --model NAME --out DIR`",

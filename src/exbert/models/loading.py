@@ -100,6 +100,8 @@ def load(
     """
     if max_tokens < 1:
         raise ModelLoadError("max_tokens must be at least 1", max_tokens=max_tokens)
+    if kind is not None and kind not in ("bidirectional", "autoregressive"):
+        raise ModelLoadError(f"kind must be 'bidirectional' or 'autoregressive', not {kind!r}")
     cache = cache_dir or cache_root()
     source = resolve(name_or_path, cache_dir=cache)
     where = source.location
@@ -108,8 +110,6 @@ def load(
     _configure_quiet_logging()
     config = _load_config(where, revision)
     detected = kind or detect_kind(config)
-    if detected not in ("bidirectional", "autoregressive"):
-        raise ModelLoadError(f"kind must be 'bidirectional' or 'autoregressive', not {kind!r}")
     module, has_head = _load_module(where, config, detected, revision)
     tokenizer = _load_tokenizer(where, revision)
     info = describe(
@@ -306,7 +306,7 @@ def _gguf_key(path: Path) -> str:
 def _gguf_as_safetensors(path: Path, cache: Path) -> Path:
     """The cached safetensors folder of a GGUF file, converting it on first use."""
     target = cache / "models" / f"{path.stem}-{_gguf_key(path)}"
-    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+    if _cache_ready(target):
         return target
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -325,16 +325,34 @@ def _gguf_as_safetensors(path: Path, cache: Path) -> Path:
     config = quantised.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    plain.load_state_dict(quantised.state_dict())
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain.load_state_dict(quantised.state_dict())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ModelLoadError(
+            f"{path}: cannot convert to safetensors: {exc}", model=str(path)
+        ) from exc
     try:
         plain.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         if target.exists():
             shutil.rmtree(target)
-        tmp.replace(target)  # atomic: a half-converted cache is never seen
+        try:
+            tmp.replace(target)  # atomic: a half-converted cache is never seen
+        except OSError:
+            if not _cache_ready(target):  # else another process converted it meanwhile
+                raise
+    except OSError as exc:
+        raise ModelLoadError(
+            f"{path}: cannot write the converted model to {target.parent}: {exc}",
+            model=str(path),
+        ) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _cache_ready(target: Path) -> bool:
+    return (target / "config.json").is_file() and any(target.glob("*.safetensors"))

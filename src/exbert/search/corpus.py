@@ -78,9 +78,11 @@ class Corpus:
         metadata = ["sentences.npy", "tokens.npy", "words.npy", "text.bin", "labels.json",
                     "heads.json", *self._vec["rotation"].values()]
         self._verify_files(list(manifest.files) if self.verify_mode == "full" else metadata)
-        self.sentences = self._npy("sentences.npy", manifest.n_sentences)
-        self.tokens = self._npy("tokens.npy", manifest.n_tokens)
-        self.words = self._npy("words.npy", manifest.n_words)
+        from exbert.corpus.build import sentence_dtype, token_dtype, word_dtype
+
+        self.sentences = self._npy("sentences.npy", manifest.n_sentences, sentence_dtype())
+        self.tokens = self._npy("tokens.npy", manifest.n_tokens, token_dtype())
+        self.words = self._npy("words.npy", manifest.n_words, word_dtype())
         self._text = np.memmap(self.data / "text.bin", dtype=np.uint8, mode="r") if (
             manifest.files["text.bin"]["size"]) else np.zeros(0, np.uint8)
         self.labels: dict[str, list[str]] = self._json("labels.json")
@@ -188,7 +190,7 @@ class Corpus:
         """Verify every file's checksum now (``exbert corpus info --verify``)."""
         self._verify_files(list(self.manifest.files))
 
-    def _npy(self, fname: str, rows: int) -> np.ndarray:
+    def _npy(self, fname: str, rows: int, dtype: Any = None) -> np.ndarray:
         import numpy as np
 
         self._verify_files([fname])
@@ -198,6 +200,8 @@ class Corpus:
             self._corrupt(fname, f"not a numpy array file: {exc}")
         if len(arr) != rows:
             self._corrupt(fname, f"{len(arr)} rows, the manifest says {rows}")
+        if dtype is not None and arr.dtype != dtype:
+            self._corrupt(fname, f"record layout {arr.dtype}, expected {dtype}")
         return arr
 
     def _json(self, fname: str) -> Any:
@@ -272,7 +276,9 @@ class Corpus:
                        ) -> np.ndarray:
         """The stored (rotated, decoded) vectors of token ids at a layer: what the exact search
         compares against. ``kind``: "emb" or "ctx"."""
-        return self._index(kind, layer).vectors(ids)
+        import numpy as np
+
+        return self._index(kind, layer).vectors(np.asarray(ids, dtype=np.int64))
 
     def rotation(self, kind: str) -> np.ndarray:
         return self._rot[kind]

@@ -27,17 +27,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-_POOL: ThreadPoolExecutor | None = None
+_POOL: list[ThreadPoolExecutor] = []
 _POOL_LOCK = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
-    global _POOL
+    """The threads that scan index chunks in parallel (one per core)."""
     with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
-                                       thread_name_prefix="exbert-search")
-        return _POOL
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
+                                            thread_name_prefix="exbert-search"))
+        return _POOL[0]
 
 
 def make_sq(dim: int, step: float) -> Any:
@@ -56,11 +56,12 @@ def make_sq(dim: int, step: float) -> Any:
 def serialize_codes(codes: np.ndarray, step: float) -> memoryview:
     """The FAISS file bytes of an exact index holding ``codes`` (uint8 [n, dim])."""
     import faiss
+    import numpy as np
 
     index = make_sq(int(codes.shape[1]), step)
     if len(codes):
         index.add_sa_codes(codes)
-    return memoryview(faiss.serialize_index(index))
+    return np.asarray(faiss.serialize_index(index)).data
 
 
 def codes_view(path: Path, n: int, dim: int) -> np.ndarray:
@@ -169,22 +170,32 @@ class ExactIndex:
         return list(self._codes)
 
 
+SMALL_IVF = 20_000  # below this many vectors the approximate index is IVF-Flat
+
+
 def ivf_shape(n: int, dim: int) -> tuple[int, int]:
-    """(nlist, PQ sub-quantizers) for n vectors of width dim."""
-    nlist = 1 << max(4, min(16, round(math.log2(max(16.0, 4 * math.sqrt(max(n, 1)))))))
+    """(nlist, PQ sub-quantizers; 0 = no PQ) for n vectors of width dim."""
+    if n < SMALL_IVF:
+        return max(1, min(256, n // 64)), 0
+    nlist = 1 << max(4, min(16, round(math.log2(4 * math.sqrt(n)))))
     m = dim // 8 if dim % 8 == 0 else dim // 4 if dim % 4 == 0 else dim
     return nlist, m
 
 
 def build_ivf(parts: Sequence[np.ndarray], n: int, dim: int, step: float,
               *, seed: int = 1234) -> memoryview:
-    """An IVF-PQ index over the decoded codes of ``parts`` (uint8 arrays, concatenated)."""
+    """An IVF-PQ index (IVF-Flat for small corpora) over the decoded codes of ``parts``
+    (uint8 arrays, concatenated)."""
     import faiss
     import numpy as np
 
     nlist, m = ivf_shape(n, dim)
     quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+    index: Any
+    if m:
+        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+    else:
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     index.cp.seed = seed
     n_train = min(n, max(40 * nlist, 20_000), 200_000)
     rng = np.random.default_rng(seed)
@@ -200,7 +211,7 @@ def build_ivf(parts: Sequence[np.ndarray], n: int, dim: int, step: float,
         for s in range(0, len(p), 65536):
             block = (np.asarray(p[s : s + 65536], dtype=np.float32) - 128.0) * np.float32(step)
             index.add(block)
-    return memoryview(faiss.serialize_index(index))
+    return np.asarray(faiss.serialize_index(index)).data
 
 
 class ApproxIndex:
@@ -210,12 +221,13 @@ class ApproxIndex:
                  rerank: int = 10) -> None:
         import faiss
 
-        self.index = faiss.read_index(str(path))
+        index: Any = faiss.read_index(str(path))
+        self.index = index
         self.exact = exact
-        if self.index.ntotal != exact.n:
-            raise ValueError(f"{path.name}: {self.index.ntotal} vectors, expected {exact.n}")
-        nlist = self.index.nlist
-        self.nprobe = nprobe or max(1, min(nlist, nlist // 64))
+        if index.ntotal != exact.n:
+            raise ValueError(f"{path.name}: {index.ntotal} vectors, expected {exact.n}")
+        nlist = int(faiss.extract_index_ivf(index).nlist)
+        self.nprobe = nprobe or min(nlist, max(8, nlist // 64))
         self.rerank = rerank
 
     def search(self, query: np.ndarray, k: int, mask: np.ndarray | None = None,

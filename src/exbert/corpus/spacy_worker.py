@@ -1,0 +1,59 @@
+"""The spaCy child process of a corpus build (see ``build.SentenceSource``).
+
+Protocol, JSON lines: the child writes ``{"meta": {...}}`` once the pipeline is loaded (or
+``{"error": ..., "kind": "corpus"}``), reads one job line ``{"input", "cursor", "min_words"}``
+from stdin, then writes ``{"s": sentence}`` per sentence and ``{"end": true}``; a failure is
+``{"error": ..., "kind": "build"}``. It exits when the parent goes away (broken pipe).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def main() -> int:
+    from exbert.corpus import annotate as ann
+    from exbert.errors import CorpusError, ExbertError
+
+    out = sys.stdout.buffer
+
+    def send(obj: dict[str, Any]) -> None:
+        out.write(json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n")
+
+    try:
+        try:
+            nlp = ann.load_pipeline(sys.argv[1])
+        except CorpusError as exc:
+            send({"error": exc.message, "kind": "corpus"})
+            out.flush()
+            return 1
+        send({"meta": {"version": str(nlp.meta.get("version", "")), "lang": str(nlp.lang),
+                       "components": list(nlp.pipe_names), "name": sys.argv[1]}})
+        out.flush()
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return 0
+        job = json.loads(line)
+        cursor = job["cursor"]
+        try:
+            units = ann.read_units(Path(job["input"]), start=int(cursor[0]))
+            for s in ann.annotate(nlp, units, min_words=int(job["min_words"]),
+                                  skip_first=int(cursor[1])):
+                send({"s": dataclasses.asdict(s)})
+            send({"end": True})
+        except ExbertError as exc:
+            send({"error": exc.message, "kind": "build"})
+        except Exception as exc:  # reported to the parent as a build error
+            send({"error": f"spaCy failed: {type(exc).__name__}: {exc}", "kind": "build"})
+        out.flush()
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
