@@ -37,8 +37,9 @@ import torch
 
 import exbert
 from exbert.corpus import vectors as vec
-from exbert.corpus.build import CHUNK_VECTORS, _batches
+from exbert.corpus.build import _batches
 from exbert.corpus.demo import holmes_text
+from exbert.corpus.layout import CHUNK_VECTORS
 from exbert.search.index import ApproxIndex, ExactIndex, build_ivf, serialize_codes
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search.json"

@@ -10,7 +10,8 @@
 // the new frame. Exports (SVG/PNG buttons) are saved by the browser and also sent to the kernel
 // as a custom message {type: "export", kind, filename} with the bytes as a buffer. With a
 // corpus, a pinned token can be searched in it: {type: "search", token, by} goes to the kernel,
-// which answers with the `search_result` trait (exbert.search's SearchResult.to_dict()).
+// which answers with the `search_result` trait (exbert.search's SearchResult.to_dict()), shown as
+// a table of matches plus the app's colour summary and histograms (SearchFigures).
 
 import css from "./style.css?inline";
 import { decodeFrame, AttentionStore } from "./payload";

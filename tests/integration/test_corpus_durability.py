@@ -25,6 +25,14 @@ from exbert.search import Corpus, search
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Annotation caches of these builds go to a temporary cache folder, not the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXBERT_CACHE", str(tmp_path_factory.mktemp("exbert-cache")))
+        yield
+
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 PARAS = [
@@ -428,3 +436,36 @@ def test_corpus_of_another_model_is_refused(copy: Path, tiny: Any, minilm_model:
     a = other.analyze("The door.", top_k=0)
     with pytest.raises(CorpusMismatch):
         search(other, c, a, 1, 1)
+
+
+# --- the annotation cache -------------------------------------------------------------------------
+
+
+def test_annotation_cache_gives_the_same_corpus(tmp_path: Path, texts: dict[str, Path],
+                                                reference: dict[str, Path], minilm_model: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import exbert.models.loading as loading
+
+    monkeypatch.setenv("EXBERT_CACHE", str(tmp_path / "cache"))  # an empty cache
+    ref = contents(reference["a"])
+    n = len(ref["texts"])
+    # a prefix in the cache (max_sentences), then a full build: cache first, spaCy after
+    m = _build(texts["a"], minilm_model, tmp_path / "p", max_sentences=4,
+               annotation_cache=True)
+    m = _build(texts["a"], minilm_model, tmp_path / "full", annotation_cache=True)
+    assert 4 <= m.raw["build"]["sentences_from_annotation_cache"] < n
+    assert_same(contents(tmp_path / "full"), ref)
+    # now the whole text is cached: no spaCy at all
+    m = _build(texts["a"], minilm_model, tmp_path / "again")
+    assert m.raw["build"]["sentences_from_annotation_cache"] == n
+    assert_same(contents(tmp_path / "again"), ref)
+    # a damaged cache is ignored (and rewritten), never trusted
+    caches = list((loading.cache_root() / "annotations").glob("*.jsonl"))
+    assert caches
+    for c in caches:
+        _flip(c)
+    m = _build(texts["a"], minilm_model, tmp_path / "damaged")
+    assert m.raw["build"]["sentences_from_annotation_cache"] == 0
+    assert_same(contents(tmp_path / "damaged"), ref)
+    m = _build(texts["a"], minilm_model, tmp_path / "off", annotation_cache=False)
+    assert m.raw["build"]["sentences_from_annotation_cache"] == 0

@@ -259,7 +259,7 @@ def test_resolve_layers() -> None:
 
 
 def test_head_counts_relations() -> None:
-    from exbert.corpus.build import sentence_dtype, token_dtype, word_dtype
+    from exbert.corpus.layout import sentence_dtype, token_dtype, word_dtype
 
     # one sentence: [CLS] the cat sat [SEP]; words: the(det->cat) cat(nsubj->sat) sat(ROOT)
     sent = np.zeros(1, sentence_dtype())
@@ -306,3 +306,27 @@ def test_read_manifest_errors(tmp_path: Path) -> None:
     (tmp_path / "c" / "manifest.json").write_text(json.dumps(doc), "utf-8")
     with pytest.raises(CorpusCorrupt, match="incomplete manifest"):
         read_manifest(tmp_path / "c")
+
+
+def test_head_counts_causal_only_counts_what_a_token_can_see() -> None:
+    from exbert.corpus.layout import sentence_dtype, token_dtype, word_dtype
+
+    # no special tokens: "the cat sat" -> the(det->cat) cat(nsubj->sat) sat(ROOT)
+    sent = np.zeros(1, sentence_dtype())
+    sent[0] = (0, 11, 0, 3, 0, 3, 0, 0)
+    toks = np.zeros(3, token_dtype())
+    toks["position"] = np.arange(3)
+    toks["word"] = [0, 1, 2]
+    words = np.zeros(3, word_dtype())
+    words["index"] = [0, 1, 2]
+    words["head"] = [1, 2, 2]
+    words["first_token"] = [0, 1, 2]
+    words["ent_span"] = -1
+    attn = np.zeros((3, 2 * 1 + 2), dtype=np.int16)
+    attn[:, 0] = [0, 0, 1]
+    out = head_counts(sent, toks, words, {1: attn}, 1, causal=True)
+    assert "next_token" not in out["relations"]
+    # "the" -> head "cat" is in its future: not eligible; "cat" -> "sat" neither
+    assert out["eligible"]["dep_head"] == 0
+    both = head_counts(sent, toks, words, {1: attn}, 1)
+    assert both["eligible"]["dep_head"] == 2 and "next_token" in both["relations"]

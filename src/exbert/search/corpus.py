@@ -78,7 +78,7 @@ class Corpus:
         metadata = ["sentences.npy", "tokens.npy", "words.npy", "text.bin", "labels.json",
                     "heads.json", *self._vec["rotation"].values()]
         self._verify_files(list(manifest.files) if self.verify_mode == "full" else metadata)
-        from exbert.corpus.build import sentence_dtype, token_dtype, word_dtype
+        from exbert.corpus.layout import sentence_dtype, token_dtype, word_dtype
 
         self.sentences = self._npy("sentences.npy", manifest.n_sentences, sentence_dtype())
         self.tokens = self._npy("tokens.npy", manifest.n_tokens, token_dtype())

@@ -6,7 +6,7 @@ lands on a token j with:
 
 - ``dep_head``: j belongs to the syntactic head word of i's word (i's word is not a root);
 - ``prev_token``: j = i - 1 (i is not the first token, and not a special token);
-- ``next_token``: j = i + 1;
+- ``next_token``: j = i + 1 (bidirectional models only);
 - ``same_entity``: j != i and j belongs to the same named entity as i (entities of at least
   two model tokens);
 - ``self``: j = i (every non-special token is eligible).
@@ -35,8 +35,13 @@ DESCRIPTIONS = {
 
 
 def head_counts(sentences: np.ndarray, tokens: np.ndarray, words: np.ndarray,
-                attn: dict[int, np.ndarray], n_heads: int) -> dict[str, Any]:
-    """Counts per relation as [layers][heads] lists, plus the eligible counts."""
+                attn: dict[int, np.ndarray], n_heads: int, *,
+                causal: bool = False) -> dict[str, Any]:
+    """Counts per relation as [layers][heads] lists, plus the eligible counts.
+
+    ``causal``: a token only sees itself and the tokens before it, so only the relations it
+    can attend to count: its head word must start at or before it, another token of its
+    entity must come before it, and ``next_token`` is left out."""
     import numpy as np
 
     n = len(tokens)
@@ -59,25 +64,38 @@ def head_counts(sentences: np.ndarray, tokens: np.ndarray, words: np.ndarray,
     ent_key = np.where(ent >= 0, sent * 65536 + ent, -1)
     keys, counts = np.unique(ent_key[ent_key >= 0], return_counts=True)
     multi = np.isin(ent_key, keys[counts >= 2]) & (ent_key >= 0)
+    dep_ok = head_word >= 0
+    if causal and len(words):
+        head_first = words["first_token"].astype(np.int64)[np.maximum(head_word, 0)]
+        dep_ok &= (head_first >= 0) & (head_first <= pos)
+        # the first token of an entity has no earlier token of it to attend to
+        first_of_entity = np.zeros(n, dtype=bool)
+        if multi.any():
+            idx = np.flatnonzero(multi)
+            _, first = np.unique(ent_key[idx], return_index=True)
+            first_of_entity[idx[first]] = True
+        multi &= ~first_of_entity
 
     eligible = {
-        "dep_head": head_word >= 0,
+        "dep_head": dep_ok,
         "prev_token": (~special) & (pos >= 1),
         "next_token": (~special) & (pos + 1 < n_tok_sent),
         "same_entity": multi,
         "self": ~special,
     }
+    relations = [r for r in RELATIONS if not (causal and r == "next_token")]
+    eligible = {r: eligible[r] for r in relations}
     out: dict[str, Any] = {
-        "relations": list(RELATIONS),
+        "relations": relations,
         "descriptions": DESCRIPTIONS,
         "layers": sorted(attn),
         "heads": n_heads,
         "eligible": {r: int(m.sum()) for r, m in eligible.items()},
-        "counts": {r: [] for r in RELATIONS},
+        "counts": {r: [] for r in relations},
     }
     for layer in sorted(attn):
         a = np.asarray(attn[layer])
-        rows: dict[str, list[int]] = {r: [] for r in RELATIONS}
+        rows: dict[str, list[int]] = {r: [] for r in relations}
         for h in range(n_heads):
             target = a[:, h].astype(np.int64)  # position inside the sentence
             glob = token_start + target
@@ -85,14 +103,15 @@ def head_counts(sentences: np.ndarray, tokens: np.ndarray, words: np.ndarray,
             hits = {
                 "dep_head": eligible["dep_head"] & (tword == head_word),
                 "prev_token": eligible["prev_token"] & (target == pos - 1),
-                "next_token": eligible["next_token"] & (target == pos + 1),
                 "same_entity": eligible["same_entity"] & (target != pos)
                 & (ent_key[np.clip(glob, 0, max(n - 1, 0))] == ent_key),
                 "self": eligible["self"] & (target == pos),
             }
-            for r in RELATIONS:
+            if "next_token" in eligible:
+                hits["next_token"] = eligible["next_token"] & (target == pos + 1)
+            for r in relations:
                 rows[r].append(int(hits[r].sum()))
-        for r in RELATIONS:
+        for r in relations:
             out["counts"][r].append(rows[r])
     return out
 
