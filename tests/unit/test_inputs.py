@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import exbert
-from conftest import CAUSAL_FAMILIES, MLM_FAMILIES
 from exbert.analysis.run import MAX_TOP_K, PAIR_SEPARATOR
 from exbert.errors import (
     EmptyText,
@@ -18,6 +17,7 @@ from exbert.errors import (
     MaskNotSupported,
     TextTooLong,
 )
+from support import CAUSAL_FAMILIES, MLM_FAMILIES
 
 # --- masks ----------------------------------------------------------------------------------------
 

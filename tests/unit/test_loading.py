@@ -13,10 +13,10 @@ import pytest
 import torch
 
 import exbert
-from conftest import CAUSAL_FAMILIES, MLM_FAMILIES, TINY_MAX_POSITIONS, package_dir, tiny_config
-from conftest import write_tiny_model as write_tiny
 from exbert.errors import ExbertError, ModelLoadError, UnknownModel, UnsafeModel
 from exbert.models.loading import detect_kind, resolve
+from support import CAUSAL_FAMILIES, MLM_FAMILIES, TINY_MAX_POSITIONS, package_dir, tiny_config
+from support import write_tiny_model as write_tiny
 
 # --- kind detection ---------------------------------------------------------------------------
 

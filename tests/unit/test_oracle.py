@@ -18,7 +18,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from conftest import CAUSAL_FAMILIES, FAMILIES, MLM_FAMILIES, tiny_config
+from support import CAUSAL_FAMILIES, FAMILIES, MLM_FAMILIES, tiny_config
 
 TEXT = "The quick brown fox jumps over the lazy dog, twice!"
 TEXT_B = "Then it sleeps."
