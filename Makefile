@@ -20,7 +20,7 @@ test: install browser
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	cd frontend && npm test --silent
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q tests/unit tests/integration tests/e2e
 
 lint:
 	$(BIN)/ruff check src tests benchmarks
@@ -29,7 +29,7 @@ typecheck:
 	$(BIN)/mypy
 
 test-python: install
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q tests/unit tests/integration tests/e2e
 
 test-frontend: install
 	cd frontend && npm test --silent

@@ -175,12 +175,21 @@ def _load_corpora(args: argparse.Namespace, models: dict[str, Any]) -> dict[str,
     from exbert.corpus import open_for_server
 
     dirs = list(args.corpora)
-    if not dirs:
-        from exbert.corpus import demo
+    if dirs:
+        corpora: dict[str, Any] = open_for_server(dirs, models)  # asked for: must open
+        return corpora
+    from exbert.corpus import demo
 
-        dirs = [d for name in models if (d := demo.existing_demo_corpus(name)) is not None]
-    corpora: dict[str, Any] = open_for_server(dirs, models)
-    return corpora
+    found: dict[str, Any] = {}
+    for name in models:
+        folder = demo.existing_demo_corpus(name)
+        if folder is None:
+            continue
+        try:
+            found.update(open_for_server([folder], models))
+        except ExbertError as exc:  # a stale cache must not stop the server
+            print(f"exbert: skipping the demo corpus of {name}: {exc.message}", file=sys.stderr)
+    return found
 
 
 COMMANDS = {

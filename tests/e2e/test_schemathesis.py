@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from serverproc import start_server, stop_server
@@ -23,7 +25,8 @@ CHECKS = ",".join([
 
 
 def test_schemathesis(tmp_path):
-    st = shutil.which("st") or shutil.which("schemathesis")
+    beside = Path(sys.executable).parent / "st"  # the venv's, also when it is not on PATH
+    st = str(beside) if beside.is_file() else shutil.which("st")
     assert st, "schemathesis is not installed (make install)"
     proc, base = start_server("--model", "minilm-l6", "--no-demo-corpus")
     try:

@@ -130,7 +130,8 @@ _TOKENIZER_HASHES: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictiona
 
 def tokenizer_hash(model: Model) -> str:
     """sha256 of the tokenizer's full definition (vocabulary, merges, normaliser, special
-    tokens), as its fast-tokenizer JSON."""
+    tokens), as its fast-tokenizer JSON. The runtime ``truncation`` and ``padding`` settings are
+    left out: calling a tokenizer with ``padding=True`` changes them, not what it encodes."""
     tok = model.tokenizer
     try:
         return _TOKENIZER_HASHES[tok]
@@ -139,7 +140,10 @@ def tokenizer_hash(model: Model) -> str:
     h = hashlib.sha256()
     backend = getattr(tok, "backend_tokenizer", None)
     if backend is not None:
-        h.update(backend.to_str().encode("utf-8"))
+        definition = json.loads(backend.to_str())
+        definition.pop("truncation", None)
+        definition.pop("padding", None)
+        h.update(json.dumps(definition, sort_keys=True).encode("utf-8"))
     else:  # pragma: no cover - exbert requires fast tokenizers
         h.update(json.dumps(tok.get_vocab(), sort_keys=True).encode("utf-8"))
     h.update(json.dumps(sorted(map(str, tok.all_special_tokens))).encode("utf-8"))
