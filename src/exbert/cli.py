@@ -9,18 +9,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from exbert.argtypes import int_list
 from exbert.errors import ExbertError
 
 DEFAULT_MODELS = ("smollm2-135m", "minilm-l6")
-
-
-def _positions(value: str) -> list[int]:
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {value!r}"
-        ) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p.add_argument("--model", default="smollm2-135m", help="alias, folder, .gguf or hub id")
     p.add_argument("--text-b", help="second sentence of a pair")
-    p.add_argument("--mask", type=_positions, default=[], help="token positions to mask: 2,5")
+    p.add_argument("--mask", type=int_list, default=[], help="token positions to mask: 2,5")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--layer", type=int, default=-1, help="layer of the attention summary")
     p.add_argument("--kind", choices=("bidirectional", "autoregressive"))

@@ -17,15 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from exbert.argtypes import int_list
 from exbert.errors import ExbertError
-
-
-def _ints(value: str) -> list[int]:
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {value!r}") from None
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -73,7 +66,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--layer", type=int, required=True, metavar="L",
                    help="embedding: 0..L (0 = embedding output); context: 1..L")
     s.add_argument("--by", choices=("embedding", "context"), default="embedding")
-    s.add_argument("--heads", type=_ints, default=None,
+    s.add_argument("--heads", type=int_list, default=None,
                    help="heads (0-based): the context search and the max-attention summary")
     s.add_argument("-k", type=int, default=10)
     s.add_argument("--filter", action="append", dest="filters", default=[],

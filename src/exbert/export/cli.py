@@ -15,25 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from exbert.argtypes import float_list, int_list
+
 FORMATS = ("html", "svg", "png")
-
-
-def _ints(value: str) -> list[int]:
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {value!r}"
-        ) from None
-
-
-def _floats(value: str) -> list[float]:
-    try:
-        return [float(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {value!r}"
-        ) from None
 
 
 def add_parser(subparsers: Any) -> None:
@@ -47,15 +31,15 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("text")
     p.add_argument("--model", default="smollm2-135m", help="alias, folder, .gguf or hub id")
     p.add_argument("--text-b", help="second sentence of a pair")
-    p.add_argument("--mask", type=_ints, default=[], help="token positions to mask: 2,5")
+    p.add_argument("--mask", type=int_list, default=[], help="token positions to mask: 2,5")
     p.add_argument("--layer", type=int, default=0,
                    help="layer shown (0-based; negative counts from the end)")
-    p.add_argument("--heads", type=_ints, help="heads combined: 0,3 (default all)")
-    p.add_argument("--weights", type=_floats, help="weights of the --heads: 2,1")
+    p.add_argument("--heads", type=int_list, help="heads combined: 0,3 (default all)")
+    p.add_argument("--weights", type=float_list, help="weights of the --heads: 2,1")
     p.add_argument("--show-special", action="store_true", help="show special tokens")
     p.add_argument("--threshold", type=float, default=0.7,
                    help="share of each row's attention the drawn edges cover (default 0.7)")
-    p.add_argument("--layers", type=_ints,
+    p.add_argument("--layers", type=int_list,
                    help="HTML: only store these layers (default all; the file grows with them)")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--kind", choices=("bidirectional", "autoregressive"))
