@@ -116,10 +116,17 @@ def test_fifty_clients(load_server):
     proc, base = load_server
     health = httpx.get(base + "/api/health").json()
     corpus = health["corpora"][0] if health["corpora"] else None
-    # warm-up (fills the server's bounded analysis cache), then the memory baseline
+    # warm-up with the same mix (fills the bounded analysis cache and pages in the searched
+    # layer of the memory-mapped corpus), then the memory baseline
     for i in range(400):
-        httpx.post(base + "/api/analyze", timeout=60, json={
-            "model": "minilm-l6", "text": f"Client {i} sends request {i} about dogs."})
+        text = f"Client {i} sends request {i} about dogs."
+        if corpus is not None and i % 4 == 3:
+            httpx.post(base + "/api/search", timeout=60, json={
+                "model": "minilm-l6", "corpus": corpus, "text": text, "token": 2, "layer": 3,
+                "by": "embedding", "k": 10})
+        else:
+            httpx.post(base + "/api/analyze", timeout=60, json={
+                "model": "minilm-l6", "text": text, "top_k": 3, "layers": [0]})
     rss_before = psutil.Process(proc.pid).memory_info().rss
     t0 = time.monotonic()
     out = run_load(base, corpus)
