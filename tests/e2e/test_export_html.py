@@ -11,14 +11,13 @@ import zlib
 from pathlib import Path
 
 import pytest
+from serverproc import SCREENSHOTS
 
 import exbert
 from exbert.export import png_size
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
 SVG = "{http://www.w3.org/2000/svg}"
 TEXT = "The cat sat on the mat because it was tired."
 TEXT_B = "It purred."

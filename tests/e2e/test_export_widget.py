@@ -7,17 +7,15 @@ from __future__ import annotations
 import base64
 import json
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
+from serverproc import SCREENSHOTS
 
 import exbert
 from exbert.notebook.widget import WIDGET_JS
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-output" / "screenshots"
 TEXT = "The cat sat on the mat because it was tired."
 VIEW = '[data-testid="attention-view"]'
 ORIGIN = "http://widget.test"
