@@ -2,12 +2,16 @@
 attention bytes per weight on the wire (target <= 2.1).
 
 The server is the real uvicorn app on loopback (its analysis cache off, so every request runs
-the model); the client is httpx in the same process; the engine is called directly. Both are
-timed in alternation on the same texts.
+the model); the client is the standard library's ``http.client`` on one kept-alive
+connection, in the same process (a client in another process competes with the model for
+the two cores; httpx's pure-Python response handling adds ~0.4 ms a request and more per MB,
+which is the client library's cost, not the server's: it is timed too, as ``httpx_ms``). The
+engine is called directly. All are timed in alternation on the same texts.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import sys
@@ -41,13 +45,24 @@ def main() -> None:
     while not server.started:
         time.sleep(0.05)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     rows = []
     for name, model in models.items():
         for t in (16, 64, 256):
             text = text_of_tokens(model, t)
             body = {"model": name, "text": text, "top_k": 5}
+            raw_body = json.dumps(body)
 
-            def via_server(body=body) -> int:
+            def via_server(raw_body=raw_body) -> int:
+                conn.request("POST", "/api/analyze", raw_body,
+                             {"content-type": "application/json"})
+                r = conn.getresponse()
+                data = r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"{r.status}: {data[:200]!r}")
+                return len(data)
+
+            def via_httpx(body=body) -> int:
                 r = client.post("/api/analyze", json=body)
                 r.raise_for_status()
                 return len(r.content)
@@ -56,22 +71,25 @@ def main() -> None:
                 model.analyze(text, top_k=5)
 
             size = via_server()
-            reps = 15 if t <= 64 else 5
-            med = interleaved({"server": via_server, "engine": direct}, repeats=reps)
+            reps = 41 if t <= 64 else 11
+            med = interleaved({"server": via_server, "engine": direct, "httpx": via_httpx},
+                              repeats=reps)
             a = model.analyze(text)
             weights = a.attentions.size
             rows.append({
                 "model": name, "tokens": len(a.tokens),
                 "engine_ms": med["engine"] * 1e3, "server_ms": med["server"] * 1e3,
                 "ratio": med["server"] / med["engine"],
+                "httpx_ms": med["httpx"] * 1e3, "httpx_ratio": med["httpx"] / med["engine"],
                 "bytes": size, "bytes_per_weight": size / weights,
             })
             r = rows[-1]
             print(f"{name:<14} T={r['tokens']:<4} engine {r['engine_ms']:8.1f} ms  "
                   f"server {r['server_ms']:8.1f} ms  ratio {r['ratio']:.3f}  "
+                  f"(httpx {r['httpx_ratio']:.3f})  "
                   f"{r['bytes_per_weight']:.3f} B/weight", flush=True)
     server.should_exit = True
-    out = {"machine": machine(), "rows": rows,
+    out = {"machine": machine(), "client": "http.client, same process", "rows": rows,
            "max_ratio": max(r["ratio"] for r in rows),
            "max_bytes_per_weight": max(r["bytes_per_weight"] for r in rows)}
     Path("benchmarks/results").mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,8 +38,9 @@ class Prediction:
 class Analysis:
     """Everything one forward pass tells about a text.
 
-    - ``attentions``: float32 [layers, heads, T, T]; row ``[l, h, i]`` is token i's attention
-      over all tokens and sums to 1 (causal models: zeros above the diagonal).
+    - ``attentions``: float32 [layers, heads, T, T] (float16 when analysed with
+      ``attention_dtype="float16"``); row ``[l, h, i]`` is token i's attention over all
+      tokens and sums to 1 (causal models: zeros above the diagonal).
     - ``hidden_states``: float32 [layers + 1, T, hidden]; index 0 is the embedding output,
       index l the output of layer l, exactly as transformers returns them (models with a final
       norm, such as GPT-2, Llama and Gemma, give the last index after that norm).
@@ -77,10 +78,11 @@ class Analysis:
             "mask": list(self.mask),
             "n_layers": int(self.attentions.shape[0]),
             "n_heads": int(self.attentions.shape[1]),
-            "tokens": [asdict(t) for t in self.tokens],
+            # flat dataclasses: vars() is a shallow copy, ~10x faster than asdict()
+            "tokens": [dict(vars(t)) for t in self.tokens],
             "predictions": None
             if self.predictions is None
-            else [[asdict(p) for p in row] for row in self.predictions],
+            else [[dict(vars(p)) for p in row] for row in self.predictions],
             "predictions_unavailable": self.predictions_unavailable,
         }
 

@@ -249,17 +249,23 @@ def align(
     """
     import numpy as np
 
-    owner = np.full(text_len + 1, -1, dtype=np.int64)
+    owner = [-1] * (text_len + 1)  # plain lists: tokens are short, numpy calls cost more
     for w, (s, e) in enumerate(zip(word_starts, word_ends, strict=True)):
-        owner[s:e] = w
-    out = np.full(len(token_spans), -1, dtype=np.int32)
-    for i, ((s, e), special) in enumerate(zip(token_spans, specials, strict=True)):
+        owner[s:e] = [w] * (e - s)
+    out = [-1] * len(token_spans)
+    for i, ((raw_start, raw_end), special) in enumerate(zip(token_spans, specials,
+                                                            strict=True)):
+        s, e = max(0, raw_start), min(raw_end, text_len)
         if special or e <= s:
             continue
-        covered = owner[max(0, s) : min(e, text_len)]
-        covered = covered[covered >= 0]
-        if covered.size == 0:
+        first, last = owner[s], owner[e - 1]
+        if first == last and first >= 0:  # inside one word (words are contiguous spans)
+            out[i] = first
             continue
-        counts = np.bincount(covered - covered.min())
-        out[i] = int(covered.min() + int(np.argmax(counts)))
-    return out
+        counts: dict[int, int] = {}
+        for w in owner[s:e]:
+            if w >= 0:
+                counts[w] = counts.get(w, 0) + 1
+        if counts:  # most characters; the first word on a tie
+            out[i] = min(counts, key=lambda w: (-counts[w], w))
+    return np.asarray(out, dtype=np.int32)

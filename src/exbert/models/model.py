@@ -77,12 +77,14 @@ class Model:
         text_b: str | None = None,
         mask: Sequence[int] = (),
         top_k: int = 5,
+        attention_dtype: Literal["float32", "float16"] = "float32",
     ) -> Analysis:
         """Run the model on ``text`` (and ``text_b``): tokens, attentions, hidden states,
         per-head contexts and predictions. See :func:`exbert.analysis.analyze`."""
         from exbert.analysis import analyze
 
-        return analyze(self, text, text_b=text_b, mask=mask, top_k=top_k)
+        return analyze(self, text, text_b=text_b, mask=mask, top_k=top_k,
+                       attention_dtype=attention_dtype)
 
     def analyze_batch(self, texts: Sequence[str], *, top_k: int = 0) -> list[Analysis]:
         """Analyse many single texts in one padded forward pass (used by corpus builds)."""

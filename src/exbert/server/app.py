@@ -121,17 +121,21 @@ class AppState:
             ) from None
 
     async def analyze(
-        self, req: AnalyzeIn, then: Callable[[Analysis], R] | None = None
+        self, req: AnalyzeIn, then: Callable[[Analysis], R] | None = None,
+        attention_dtype: Literal["float32", "float16"] = "float16",
     ) -> tuple[Analysis, R | None]:
         """The analysis of ``req`` (cached or run on the queue), and ``then(analysis)``
-        computed in the same worker hop (e.g. encoding the frame off the event loop)."""
+        computed in the same worker hop (e.g. encoding the frame off the event loop).
+        Attentions are kept as float16 (what the frame sends) unless asked otherwise."""
         model = self.model(req.model)
-        key = (req.model, req.text, req.text_b, tuple(sorted(set(req.mask))), req.top_k)
+        key = (req.model, req.text, req.text_b, tuple(sorted(set(req.mask))), req.top_k,
+               attention_dtype)
         cached = self.cache.get(key)
 
         def work() -> tuple[Analysis, R | None]:
             analysis = cached or model.analyze(
-                req.text, text_b=req.text_b, mask=req.mask, top_k=req.top_k
+                req.text, text_b=req.text_b, mask=req.mask, top_k=req.top_k,
+                attention_dtype=attention_dtype,
             )
             return analysis, then(analysis) if then is not None else None
 
@@ -213,7 +217,7 @@ def api_router() -> APIRouter:
         if format == "binary":
             _, frame = await s.analyze(body, lambda a: encode_frame(a, body.layers))
             return Response(frame, media_type=MEDIA_TYPE)
-        analysis, _ = await s.analyze(body)
+        analysis, _ = await s.analyze(body, attention_dtype="float32")
         chosen = chosen_layers(analysis, body.layers)
         header = header_with_attention(analysis, chosen)
         header["attention"]["dtype"] = "float32"

@@ -1,0 +1,117 @@
+"""The build reduces each padded batch in torch (``build._reduce``): what it stores must equal
+what the per-sentence analysis gives, for masked and causal models (padding differs: padded
+query rows of a masked LM attend to real keys, and must not win an inward argmax)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from exbert.analysis.run import encode, encode_texts
+from exbert.corpus import build
+from exbert.corpus import vectors as vec
+from exbert.errors import ExbertError, TextTooLong
+from exbert.search import Corpus
+
+pytestmark = pytest.mark.integration
+
+TEXT = """Holmes sat down. The detective looked at the door very carefully and said nothing at \
+all for a long while, which worried Watson.
+
+I don't think the well-known café 😀 is open. It was late in the evening when the king of \
+Bohemia, a tall man with a mask, came up the stairs to see us. She smiled.
+"""
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXBERT_CACHE", str(tmp_path / "cache"))
+
+
+def expected_attention(att: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[H, T, T] -> the stored columns [T, 2H+2]: argmaxes and their weights."""
+    mean = att.mean(axis=0)
+    idx = np.concatenate([att.argmax(-1), att.argmax(-2), mean.argmax(-1)[None],
+                          mean.argmax(-2)[None]]).T
+    w = np.concatenate([att.max(-1), att.max(-2), mean.max(-1)[None], mean.max(-2)[None]]).T
+    return idx, w
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2", "llama"])
+def test_stored_rows_equal_per_sentence_analysis(tmp_path: Path, tiny: Any,
+                                                 family: str) -> None:
+    model = tiny(family)
+    (tmp_path / "in.txt").write_text(TEXT, encoding="utf-8")
+    # one shard, small batches: sentences of different lengths share padded batches
+    build(tmp_path / "in.txt", model, tmp_path / "out", layers="all", batch_tokens=64,
+                progress=False)
+    corpus = Corpus.open(tmp_path / "out", model)
+    data = next((tmp_path / "out").glob("v-*"))
+    info = model.info
+    tokens = np.load(data / "tokens.npy")
+    sentences = corpus.sentences
+    assert len(sentences) >= 5
+    for s in range(len(sentences)):
+        text = corpus.sentence_text(s)
+        a = model.analyze(text, top_k=0)
+        rows = np.flatnonzero(tokens["sentence"] == s)
+        assert tokens["input_id"][rows].tolist() == list(a.input_ids)
+        for layer in range(1, info.layers + 1):
+            idx, w = expected_attention(a.attentions[layer - 1])
+            stored = np.load(data / f"attn_L{layer:02d}.npy")[rows]
+            weights = np.load(data / f"attnw_L{layer:02d}.npy")[rows].astype(np.float32)
+            # near-ties may break either way after float rounding: compare weights there
+            same = stored == idx
+            assert same.mean() > 0.97, (family, layer, s)
+            np.testing.assert_allclose(weights, w, rtol=2e-3, atol=2e-3)
+        for layer in (0, info.layers):
+            stored_vec = corpus.stored_vectors("emb", layer, rows)
+            live = vec.rotate_query(vec.unit_rows(a.hidden_states[layer]), corpus.rotation("emb"))
+            cos = (stored_vec * live).sum(-1) / np.linalg.norm(stored_vec, axis=-1)
+            assert cos.min() > 0.99, (family, layer, s)
+
+
+def test_encode_texts_equals_encode(tiny: Any) -> None:
+    model = tiny("bert")
+    texts = ["Holmes sat down.", "I don't think the café 😀 is open.", "  ", "a " * 400]
+    out = encode_texts(model, texts)
+    for text, got in zip(texts[:2], out[:2], strict=True):
+        assert not isinstance(got, ExbertError)
+        assert got == encode(model, text)
+    assert isinstance(out[2], ExbertError)
+    assert isinstance(out[3], TextTooLong)
+
+
+def test_spacy_runs_ahead_but_stops_near_what_the_build_wants(tmp_path: Path) -> None:
+    """The reader thread buffers spaCy's sentences (spaCy is not throttled by the pipe), and
+    with a sentence limit it stops SPARE sentences beyond it: spaCy is then idle, and the
+    build gives the forward pass every core."""
+    import time
+
+    from exbert.corpus.build import DEFAULT_SPACY
+    from exbert.corpus.sources import SPARE, SentenceSource
+    from exbert.corpus.storage import sha256_file
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n\n".join(f"Sentence number {i} is here. And another one {i} follows."
+                               for i in range(60)), encoding="utf-8")
+    source = SentenceSource(DEFAULT_SPACY, src, sha256_file(src), "txt", 2, None)
+    try:
+        source.run((0, 0), wanted=4)
+        got = [source.next() for _ in range(4)]
+        assert [s.cursor for s in got if s is not None] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+        child = source._child
+        assert child is not None
+        deadline = time.monotonic() + 30
+        while source.spacy_busy and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not source.spacy_busy
+        assert child._produced == 4 + SPARE
+        # asking for more than announced goes on past the limit
+        rest = [source.next() for _ in range(2 * SPARE)]
+        assert all(s is not None for s in rest)
+    finally:
+        source.close()
