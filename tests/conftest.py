@@ -47,6 +47,16 @@ def _torch_threads() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``EXBERT_CACHE`` pointed at a fresh folder for one test module: the annotation caches
+    of its corpus builds (and anything else cached) stay out of the user's cache."""
+    path = tmp_path_factory.mktemp("exbert-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXBERT_CACHE", str(path))
+        yield path
+
+
 def _require_package(package: str) -> Path:
     found = package_dir(package)
     if found is None:

@@ -5,6 +5,8 @@ no test imports a conftest module by name (several conftest.py files exist)."""
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +99,17 @@ def write_tiny_model(family: str, folder: Path, tokenizer_dir: Path, *, seed: in
     module.save_pretrained(folder, safe_serialization=True)
     AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(folder)
     return folder
+
+
+@contextmanager
+def recorded_outputs(modules: Iterable[Any]) -> Iterator[list[Any]]:
+    """While inside: the output of every call of ``modules`` (first batch row, detached), in
+    call order. A module listed once records all its calls (ALBERT's shared layer)."""
+    out: list[Any] = []
+    hooks = [m.register_forward_hook(lambda _m, _a, o: out.append(o.detach()[0]))
+             for m in modules]
+    try:
+        yield out
+    finally:
+        for h in hooks:
+            h.remove()

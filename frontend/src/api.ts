@@ -79,6 +79,15 @@ async function request(path: string, init?: RequestInit): Promise<Response> {
   return res;
 }
 
+function postJson(path: string, body: unknown, accept: string, signal?: AbortSignal): Promise<Response> {
+  return request(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: accept },
+    body: JSON.stringify(body),
+    signal,
+  });
+}
+
 export async function fetchModels(signal?: AbortSignal): Promise<ModelInfo[]> {
   const res = await request("/api/models", { signal });
   const body = (await res.json()) as { models: ModelInfo[] };
@@ -86,12 +95,7 @@ export async function fetchModels(signal?: AbortSignal): Promise<ModelInfo[]> {
 }
 
 export async function analyze(req: AnalyzeRequest, signal?: AbortSignal): Promise<DecodedFrame> {
-  const res = await request("/api/analyze", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/x-exbert-analysis" },
-    body: JSON.stringify(req),
-    signal,
-  });
+  const res = await postJson("/api/analyze", req, "application/x-exbert-analysis", signal);
   const buf = await res.arrayBuffer();
   try {
     return decodeFrame(buf);
@@ -112,11 +116,6 @@ export async function fetchHeadRanking(corpus: string, signal?: AbortSignal): Pr
 }
 
 export async function searchCorpus(req: SearchRequest, signal?: AbortSignal): Promise<SearchResult> {
-  const res = await request("/api/search", {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(req),
-    signal,
-  });
+  const res = await postJson("/api/search", req, "application/json", signal);
   return (await res.json()) as SearchResult;
 }

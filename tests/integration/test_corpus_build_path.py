@@ -16,7 +16,7 @@ from exbert.corpus import vectors as vec
 from exbert.errors import ExbertError, TextTooLong
 from exbert.search import Corpus
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_cache")]
 
 TEXT = """Holmes sat down. The detective looked at the door very carefully and said nothing at \
 all for a long while, which worried Watson.
@@ -24,11 +24,6 @@ all for a long while, which worried Watson.
 I don't think the well-known café 😀 is open. It was late in the evening when the king of \
 Bohemia, a tall man with a mask, came up the stairs to see us. She smiled.
 """
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EXBERT_CACHE", str(tmp_path / "cache"))
 
 
 def expected_attention(att: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

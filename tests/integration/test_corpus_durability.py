@@ -23,15 +23,8 @@ from exbert.corpus import build, storage
 from exbert.errors import CorpusBuildError, CorpusCorrupt, CorpusError, CorpusMismatch
 from exbert.search import Corpus, search
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_cache")]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Annotation caches of these builds go to a temporary cache folder, not the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXBERT_CACHE", str(tmp_path_factory.mktemp("exbert-cache")))
-        yield
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 

@@ -16,15 +16,7 @@ from exbert.corpus import vectors as vec
 from exbert.errors import InvalidRequest
 from exbert.search import Corpus, search
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """Annotation caches of these builds go to a temporary cache folder, not the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXBERT_CACHE", str(tmp_path_factory.mktemp("exbert-cache")))
-        yield
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_cache")]
 
 TEXT = """To Sherlock Holmes she is always the woman. I have seldom heard him mention her under \
 any other name.

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from exbert.errors import MaskNotSupported
+from support import recorded_outputs
 
 pytestmark = pytest.mark.integration
 
@@ -50,17 +51,9 @@ def test_smollm2_contexts_times_o_proj_is_the_attention_output(smollm2_model: An
     o_proj returned, and equal attention-weighted values of the head's KV group."""
     module = smollm2_model.module
     layers = module.model.layers
-    outputs: list[torch.Tensor] = []
-    values: list[torch.Tensor] = []
-    hooks = [layer.self_attn.o_proj.register_forward_hook(
-        lambda _m, _a, out: outputs.append(out.detach()[0])) for layer in layers]
-    hooks += [layer.self_attn.v_proj.register_forward_hook(
-        lambda _m, _a, out: values.append(out.detach()[0])) for layer in layers]
-    try:
+    with (recorded_outputs(layer.self_attn.o_proj for layer in layers) as outputs,
+          recorded_outputs(layer.self_attn.v_proj for layer in layers) as values):
         a = smollm2_model.analyze("Grouped query attention shares keys and values.")
-    finally:
-        for h in hooks:
-            h.remove()
     n = len(a.tokens)
     assert len(outputs) == 30
     for layer in (0, 14, 29):
@@ -101,14 +94,8 @@ def test_minilm_has_attentions_and_contexts_but_no_predictions(minilm_model: Any
 
 def test_minilm_contexts_times_output_dense(minilm_model: Any) -> None:
     layers = minilm_model.module.encoder.layer
-    outputs: list[torch.Tensor] = []
-    hooks = [layer.attention.output.dense.register_forward_hook(
-        lambda _m, _a, out: outputs.append(out.detach()[0])) for layer in layers]
-    try:
+    with recorded_outputs(layer.attention.output.dense for layer in layers) as outputs:
         a = minilm_model.analyze("Contexts go through the output dense layer.")
-    finally:
-        for h in hooks:
-            h.remove()
     n = len(a.tokens)
     for layer in range(6):
         with torch.no_grad():

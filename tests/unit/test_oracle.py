@@ -18,7 +18,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from support import CAUSAL_FAMILIES, FAMILIES, MLM_FAMILIES, tiny_config
+from support import CAUSAL_FAMILIES, FAMILIES, MLM_FAMILIES, recorded_outputs, tiny_config
 
 TEXT = "The quick brown fox jumps over the lazy dog, twice!"
 TEXT_B = "Then it sleeps."
@@ -68,23 +68,17 @@ class Reference:
         _, cls = tiny_config(family)
         self.module = cls.from_pretrained(str(folder), attn_implementation="eager").eval()
         self.family = family
-        attns = _layers(self.module, family)
-        self.proj_out: list[torch.Tensor] = []
-        self.values: list[torch.Tensor] = []
-        hooks = []
         # ALBERT shares one module across layers: register once, record every call.
-        for attn in dict.fromkeys(attns):
-            hooks.append(_out_proj(attn, family).register_forward_hook(
-                lambda _m, _a, out: self.proj_out.append(out.detach()[0])))
-            hooks.append(_value_module(attn, family).register_forward_hook(
-                lambda _m, _a, out: self.values.append(out.detach()[0])))
+        attns = list(dict.fromkeys(_layers(self.module, family)))
         kwargs: dict[str, Any] = {"input_ids": torch.tensor([input_ids])}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = torch.tensor([token_type_ids])
-        with torch.no_grad():
+        with (recorded_outputs(_out_proj(a, family) for a in attns) as proj_out,
+              recorded_outputs(_value_module(a, family) for a in attns) as values,
+              torch.no_grad()):
             self.out = self.module(**kwargs, output_attentions=True, output_hidden_states=True)
-        for h in hooks:
-            h.remove()
+        self.proj_out: list[torch.Tensor] = proj_out
+        self.values: list[torch.Tensor] = values
 
     def values_per_kv_head(self, layer: int, heads: int, kv_heads: int, head_dim: int
                            ) -> torch.Tensor:

@@ -112,18 +112,23 @@ def _encoded(model: Model, enc: Any, row: int, text: str, text_b: str | None) ->
 
 def encode_texts(model: Model, texts: Sequence[str]) -> list[Encoded | ExbertError]:
     """Single texts tokenised in one batched tokenizer call: per text, what :func:`encode`
-    returns or the error it raises (too long, nothing left to analyse)."""
-    if not texts:
-        return []
-    enc = model.tokenizer(list(texts), **_ENCODE_OPTIONS)
-    out: list[Encoded | ExbertError] = []
-    for row, text in enumerate(texts):
+    returns or the error it raises (not text, empty, too long, nothing left to analyse)."""
+    out: list[Encoded | ExbertError | None] = [None] * len(texts)
+    valid: list[int] = []
+    for i, text in enumerate(texts):
         try:
             check_text(text)
-            out.append(_encoded(model, enc, row, text, None))
+            valid.append(i)
         except ExbertError as exc:
-            out.append(exc)
-    return out
+            out[i] = exc
+    if valid:
+        enc = model.tokenizer([texts[i] for i in valid], **_ENCODE_OPTIONS)
+        for row, i in enumerate(valid):
+            try:
+                out[i] = _encoded(model, enc, row, texts[i], None)
+            except ExbertError as exc:
+                out[i] = exc
+    return [e for e in out if e is not None]
 
 
 def _check_content(tokens: Sequence[Token], pair: bool) -> None:
@@ -442,7 +447,11 @@ def analyze_batch(model: Model, texts: Sequence[str], *, top_k: int = 0) -> list
     _check_top_k(top_k)
     if not texts:
         return []
-    encs = [encode(model, t) for t in texts]
+    encs: list[Encoded] = []
+    for e in encode_texts(model, texts):
+        if isinstance(e, ExbertError):
+            raise e
+        encs.append(e)
     out = forward_batch(model, encs, logits=top_k > 0)
     return [
         _collect(model, out, i, e, text=t, text_b=None, mask=(), top_k=top_k)
