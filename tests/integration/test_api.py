@@ -51,12 +51,25 @@ def test_error_shape_is_pinned(client):
         ({"json": {"model": "minilm-l6", "text": "hi", "layers": [6]}}, 422, "InvalidRequest"),
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422,
          "InvalidRequest"),
+        ({"content": b"", "headers": {"content-type": "application/json"}}, 422,
+         "InvalidRequest"),
+        ({"content": b'{"model": "minilm-l6", "text": "\xff"}',
+          "headers": {"content-type": "application/json"}}, 422, "InvalidRequest"),
+        ({"json": {"model": "minilm-l6"}}, 422, "InvalidRequest"),
     ],
 )
 def test_errors_are_4xx_with_a_type(client, request_kwargs, status, type_):
     r = client.post("/api/analyze", **request_kwargs)
     assert r.status_code == status, r.text
     assert r.json()["error"]["type"] == type_
+
+
+def test_validation_errors_name_the_field(client):
+    error = analyze(client, model="minilm-l6", text="hi", top_k=999).json()["error"]
+    assert "top_k" in error["message"]
+    assert error["details"]["problems"][0]["field"] == "top_k"
+    error = analyze(client, model="minilm-l6").json()["error"]
+    assert error["details"]["problems"] == [{"field": "text", "problem": "Field required"}]
 
 
 def test_unknown_route_and_method(client):
@@ -150,7 +163,13 @@ def test_exactly_at_the_limit_works(client):
 def test_openapi_is_generated(client):
     spec = client.get("/api/openapi.json").json()
     assert {"/api/analyze", "/api/models", "/api/health"} <= set(spec["paths"])
-    assert MEDIA_TYPE in spec["paths"]["/api/analyze"]["post"]["responses"]["200"]["content"]
+    post = spec["paths"]["/api/analyze"]["post"]
+    assert MEDIA_TYPE in post["responses"]["200"]["content"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    name = body["$ref"].rsplit("/", 1)[1]
+    component = spec["components"]["schemas"][name]
+    assert {"model", "text"} <= set(component["required"])
+    assert component["properties"]["model"]["examples"] == ["minilm-l6", "smollm2-135m"]
 
 
 def test_guards(minilm_model):
