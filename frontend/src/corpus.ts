@@ -90,6 +90,8 @@ export interface SearchResult {
   k: number;
   filters?: string[];
   attention_heads?: number[] | null;
+  /** Whether max attention counted special tokens (by default they are skipped). */
+  special_attention?: boolean;
   max_attention_unavailable?: string | null;
   seconds?: number;
   query?: { text: string; text_b: string | null; token: number; token_text: string };
@@ -110,6 +112,8 @@ export interface SearchRequest {
   k: number;
   filters: Record<string, string> | null;
   window: number;
+  /** Count special tokens in max attention: the view shows them (special toggle off). */
+  special_attention: boolean;
 }
 
 export interface HeadRelation {

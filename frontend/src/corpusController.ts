@@ -64,6 +64,8 @@ export class CorpusController {
   private rankings = new Map<string, HeadRanking>();
   private rankingAbort: AbortController | null = null;
   private last: Search | null = null;
+  /** special_attention of the result on screen. */
+  private shownSpecial = false;
 
   constructor(container: HTMLElement, private readonly host: CorpusHost, initial: SearchState) {
     this.state = { ...initial, filters: { ...initial.filters } };
@@ -169,9 +171,17 @@ export class CorpusController {
     this.refreshQuery();
   }
 
-  /** The view's layer or heads changed. */
+  /** The view's layer, heads or special toggle changed. A shown result follows the special
+   * toggle: its max attention skips special tokens exactly when the view hides them. */
   viewChanged(): void {
     this.refreshQuery();
+    if (this.last && this.shownSpecial !== this.specialAttention()) {
+      void this.run(this.last);
+    }
+  }
+
+  private specialAttention(): boolean {
+    return !this.host.view().hideSpecial;
   }
 
   private update(p: Partial<SearchState>): void {
@@ -252,6 +262,7 @@ export class CorpusController {
       k: SEARCH_K,
       filters: searchFilters(this.state.filters),
       window: SUMMARY_WINDOW,
+      special_attention: this.specialAttention(),
     };
     const tokenText = displayToken(a.tokens[s.token]?.text ?? "", 24);
     this.panel.setBusy(true);
@@ -260,6 +271,7 @@ export class CorpusController {
       const result = await searchCorpus(req, ctl.signal);
       if (seq !== this.searchSeq) return;
       this.last = s;
+      this.shownSpecial = req.special_attention;
       this.update({ by: s.by, token: s.token, layer: s.layer, heads: req.heads });
       const viewLayer = s.layer - 1;
       const parts = [

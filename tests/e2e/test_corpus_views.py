@@ -133,6 +133,7 @@ def test_search_by_embedding_shows_results_summary_and_histograms(page, corpus_s
     assert "block 4" in page.inner_text(tid("corpus-query"))
     req = search(page, "search-embedding-button")
     assert (req["by"], req["token"], req["layer"], req["corpus"]) == ("embedding", 2, 4, CORPUS)
+    assert req["special_attention"] is False  # the view hides special tokens by default
 
     results = page.query_selector_all(tid("search-result"))
     assert len(results) > 0
@@ -176,6 +177,21 @@ def test_search_by_embedding_shows_results_summary_and_histograms(page, corpus_s
         "corpus=" + CORPUS in page.url and "sby=embedding" in page.url and "color=dep" in page.url
     )
     shot(page, "corpus_search_embedding_dep")
+
+    # Max attention skips special tokens while the view hides them; showing them re-runs the
+    # search counting them, and MiniLM's heads park most attention on [CLS]/[SEP].
+    hist = page.query_selector(tid("histogram-max-attention"))
+    assert hist and "special tokens skipped" in hist.inner_text()
+    assert "(special)" not in {lab for lab, _ in bars(page, "histogram-max-attention")}
+    with page.expect_request(lambda r: r.url.endswith("/api/search")) as again:
+        page.click(tid("special-toggle"))
+    assert json.loads(again.value.post_data or "{}")["special_attention"] is True
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="histogram-max-attention"] rect.bar')]
+            .some(e => e.dataset.label === '(special)')""",
+        timeout=60_000,
+    )
+    shot(page, "corpus_search_special_attention")
 
 
 def test_filters_and_reload_restore_the_search(page, corpus_server):

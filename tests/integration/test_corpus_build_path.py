@@ -26,12 +26,17 @@ Bohemia, a tall man with a mask, came up the stairs to see us. She smiled.
 """
 
 
-def expected_attention(att: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[H, T, T] -> the stored columns [T, 2H+2]: argmaxes and their weights."""
+def expected_attention(att: np.ndarray, special: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[H, T, T] -> the stored columns [T, 2H+2]: argmaxes among the non-special tokens
+    (-1 for a special token) and their weights."""
+    att = att.copy()
+    att[:, special, :] = 0
+    att[:, :, special] = 0
     mean = att.mean(axis=0)
     idx = np.concatenate([att.argmax(-1), att.argmax(-2), mean.argmax(-1)[None],
                           mean.argmax(-2)[None]]).T
     w = np.concatenate([att.max(-1), att.max(-2), mean.max(-1)[None], mean.max(-2)[None]]).T
+    idx[special] = -1
     return idx, w
 
 
@@ -54,13 +59,18 @@ def test_stored_rows_equal_per_sentence_analysis(tmp_path: Path, tiny: Any,
         a = model.analyze(text, top_k=0)
         rows = np.flatnonzero(tokens["sentence"] == s)
         assert tokens["input_id"][rows].tolist() == list(a.input_ids)
+        special = np.array([t.special for t in a.tokens])
         for layer in range(1, info.layers + 1):
-            idx, w = expected_attention(a.attentions[layer - 1])
+            idx, w = expected_attention(a.attentions[layer - 1], special)
             stored = np.load(data / f"attn_L{layer:02d}.npy")[rows]
             weights = np.load(data / f"attnw_L{layer:02d}.npy")[rows].astype(np.float32)
             # near-ties may break either way after float rounding: compare weights there
             same = stored == idx
             assert same.mean() > 0.97, (family, layer, s)
+            # never a special target; special tokens themselves have none
+            assert (stored[special] == -1).all()
+            targets = stored[~special]
+            assert (targets >= 0).all() and not special[targets].any()
             np.testing.assert_allclose(weights, w, rtol=2e-3, atol=2e-3)
         for layer in (0, info.layers):
             stored_vec = corpus.stored_vectors("emb", layer, rows)

@@ -250,25 +250,45 @@ def test_filters_return_k_when_enough_exist(corpus: Corpus, minilm_model: Any) -
     assert len(r.matches) == corpus.n_tokens
 
 
-def test_max_attention_matches_live_attention(corpus: Corpus, minilm_model: Any) -> None:
+@pytest.mark.parametrize("special_attention", [False, True])
+def test_max_attention_matches_live_attention(corpus: Corpus, minilm_model: Any,
+                                              special_attention: bool) -> None:
+    """Stored (all heads, one head) or recomputed (a subset, or counting special tokens):
+    the argmax of the live attention, among non-special tokens unless special_attention."""
     a = minilm_model.analyze("Holmes looked at the door.", top_k=0)
     layer = 3
+    targets = []
     for heads in (None, [5], [1, 2, 9]):
-        r = search(minilm_model, corpus, a, 2, layer, k=8, heads=heads)
+        r = search(minilm_model, corpus, a, 2, layer, k=8, heads=heads,
+                   special_attention=special_attention)
         assert r.max_attention_unavailable is None
+        assert r.special_attention is special_attention
         for m in r.matches:
-            live = minilm_model.analyze(m.text, top_k=0).attentions[layer - 1]
-            sel = live if heads is None else live[heads]
+            live = minilm_model.analyze(m.text, top_k=0)
+            att = live.attentions[layer - 1]
+            sel = att if heads is None else att[heads]
             summed = sel.sum(axis=0)
+            if not special_attention:
+                special = [t.special for t in live.tokens]
+                summed[special, :] = 0
+                summed[:, special] = 0
             ma = m.max_attention
             assert ma is not None
             assert ma.out == int(summed[m.position].argmax())
             assert ma.inward == int(summed[:, m.position].argmax())
             assert abs(ma.out_weight - summed[m.position].max() / len(sel)) < 2e-3
+            targets.append(m.tokens[ma.out].special)
+    # MiniLM parks most attention on [CLS]/[SEP]: counted, they win often; skipped, never
+    if special_attention:
+        assert sum(targets) > len(targets) / 2
+    else:
+        assert not any(targets)
     # a head subset without the model: not available, and says why
     r = corpus.search_embedding(a.hidden_states[layer, 2], layer, k=3, heads=[1, 2])
     assert all(m.max_attention is None for m in r.matches)
     assert r.max_attention_unavailable and "model" in r.max_attention_unavailable
+    r = corpus.search_embedding(a.hidden_states[layer, 2], layer, k=3, special_attention=True)
+    assert r.max_attention_unavailable and "special" in r.max_attention_unavailable
     r = search(minilm_model, corpus, a, 2, 0, k=3)
     assert r.max_attention_unavailable and "layer 0" in r.max_attention_unavailable
 

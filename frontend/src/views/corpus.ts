@@ -431,7 +431,7 @@ export class SearchFigures {
       bars: histogramBars(maxCounts),
       colors,
       total: withMax,
-      note: `${name} of the token each match attends to most (block ${r.layer}, ${which})`,
+      note: `${name} of the token each match attends to most (block ${r.layer}, ${which}${r.special_attention ? "" : ", special tokens skipped"})`,
       empty: r.max_attention_unavailable ?? "no attention stored for this layer",
       footnote:
         withMax && special / withMax >= 0.5

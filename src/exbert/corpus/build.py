@@ -206,8 +206,9 @@ def _reduce(plan: Plan, orders: list[int], sentences: list[ann.Sentence], encs: 
     Everything is computed on the batch tensors in torch (no per-sentence float32 copies):
     padded rows are dropped with one gather per layer. Attention argmaxes per head and for
     the mean over heads, outward (the key a query attends to most) and inward (the query
-    that attends most to a key): padded query rows are zeroed first, padded key columns are
-    already zero (masked)."""
+    that attends most to a key), among the sentence's non-special tokens: special and padded
+    rows and columns are zeroed first, so most heads' parking on [CLS]/[SEP] does not hide
+    what they attend to next. Special tokens themselves (all zero) get -1."""
     import torch
 
     b, t = out.hidden[0].shape[:2]
@@ -215,6 +216,11 @@ def _reduce(plan: Plan, orders: list[int], sentences: list[ann.Sentence], encs: 
     lengths = torch.tensor([len(e.input_ids) for e in encs], device=device)
     valid = torch.arange(t, device=device)[None, :] < lengths[:, None]  # [B, T]
     rows = valid.reshape(-1).nonzero().squeeze(1)  # real tokens, batch order
+    special = torch.zeros((b, t), dtype=torch.bool)
+    for i, e in enumerate(encs):
+        special[i, : len(e.tokens)] = torch.tensor([tk.special for tk in e.tokens])
+    excluded = (special.to(device) | ~valid)[:, None]  # [B, 1, T]
+    excluded = excluded[..., None] | excluded[..., None, :]  # [B, 1, T, T]: row or column
 
     def real(x: torch.Tensor) -> torch.Tensor:  # [B, T, ...] -> [N, ...]
         return x.reshape(b * t, *x.shape[2:]).index_select(0, rows)
@@ -226,15 +232,14 @@ def _reduce(plan: Plan, orders: list[int], sentences: list[ann.Sentence], encs: 
     with torch.inference_mode():
         for layer in plan.layers:
             emb[layer] = vec.encode_tensor(real(out.hidden[layer]), plan.rot_emb, plan.step_emb)
-        padded_query = ~valid[:, None, :, None]  # [B, 1, T, 1]
         for layer in plan.ctx_layers:
             ctx[layer] = vec.encode_tensor(real(out.contexts[layer - 1]), plan.rot_ctx,
                                            plan.step_ctx, heads=plan.n_heads)
-            att = out.attentions[layer - 1].masked_fill_(padded_query, 0)  # [B, H, T, T]
+            att = out.attentions[layer - 1].masked_fill_(excluded, 0)  # [B, H, T, T]
             mean = att.mean(dim=1, keepdim=True)  # [B, 1, T, T]
             parts = [att.max(dim=-1), att.max(dim=-2), mean.max(dim=-1), mean.max(dim=-2)]
-            idx = torch.cat([p.indices for p in parts], dim=1)  # [B, 2H+2, T]
-            w = torch.cat([p.values for p in parts], dim=1)
+            w = torch.cat([p.values for p in parts], dim=1)  # [B, 2H+2, T]
+            idx = torch.cat([p.indices for p in parts], dim=1).masked_fill_(w == 0, -1)
             attn[layer] = real(idx.transpose(1, 2)).to("cpu", torch.int16).numpy()
             attnw[layer] = real(w.transpose(1, 2)).to("cpu", torch.float16).numpy()
     word_of = [

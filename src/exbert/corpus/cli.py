@@ -76,6 +76,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--approximate", action="store_true", help="use the approximate index")
     s.add_argument("--include-special", action="store_true",
                    help="let special tokens ([CLS], [SEP]) be matches")
+    s.add_argument("--special-attention", action="store_true",
+                   help="count attention to special tokens in the max-attention summary "
+                        "(skipped by default: most heads park their attention there)")
     s.add_argument("--window", type=int, default=2, help="summary offsets -W..+W")
     s.add_argument("--json", action="store_true", help="print the whole result as JSON")
 
@@ -151,7 +154,7 @@ def _search(args: argparse.Namespace) -> int:
     result = search(model, corpus, analysis, args.token, args.layer, by=args.by,
                     heads=args.heads, k=args.k, filters=args.filters or None,
                     exact=not args.approximate, include_special=args.include_special,
-                    window=args.window)
+                    window=args.window, special_attention=args.special_attention)
     if args.json:
         out = result.to_dict()
         out["query"] = {"text": args.text, "token": args.token,
@@ -165,7 +168,7 @@ def _search(args: argparse.Namespace) -> int:
 def _mark(tokens: Sequence[Any], position: int, other: int | None) -> str:
     parts = []
     for i, t in enumerate(tokens):
-        if t.special:
+        if t.special and i != other:
             continue
         text = t.text.strip() or t.text
         if i == position:

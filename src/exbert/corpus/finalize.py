@@ -219,6 +219,7 @@ def finalize(model: Model, spacy_meta: dict[str, Any], partial: Path, config: Bu
             "columns": "attn_L<l>.npy int16 [N, 2H+2]: out-argmax per head (H), in-argmax per "
                        "head (H), out-argmax of the mean over heads, in-argmax of the mean; "
                        "attnw_L<l>.npy float16: the matching weights",
+            "targets": "non-special tokens of the sentence; -1 for special tokens",
         },
         "counts": {
             "sentences": n_sent,

@@ -14,6 +14,7 @@ On-disk layout of a corpus folder ``OUT``::
         emb_L<l>.c<k>.faiss      layer l hidden states, chunk k: FAISS IndexScalarQuantizer
         ctx_L<l>.c<k>.faiss      layer l per-head contexts, chunk k (same format)
         attn_L<l>.npy            int16 [N, 2H+2]: per head argmax out, argmax in; all heads
+                                 (among non-special tokens; -1 for a special token)
         attnw_L<l>.npy           float16 [N, 2H+2]: the matching attention weights
         heads.json               head-discovery counts per layer x head
         ivf_<kind>_L<l>.faiss    optional approximate index (IVF-PQ over the same vectors)
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from exbert.models import Model
 
 FORMAT = "exbert-corpus"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: attention argmaxes skip special tokens
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 16 << 20
 

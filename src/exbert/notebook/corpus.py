@@ -50,7 +50,8 @@ def search(
     filters: Any = None,
 ) -> Any:
     """Search the widget's corpus with token ``token`` of its analysis at view layer ``layer``;
-    the result is also set as the widget's ``search_result`` (shown under the view)."""
+    the result is also set as the widget's ``search_result`` (shown under the view). Its max
+    attention counts special tokens when the widget shows them (``hide_special`` off)."""
     if widget.corpus is None:
         raise InvalidRequest("this widget has no corpus: pass corpus=... to exbert.show")
     if widget.model is None or widget.analysis is None:
@@ -58,7 +59,8 @@ def search(
     from exbert.search import search as run
 
     result = run(widget.model, widget.corpus, widget.analysis, int(token), int(layer) + 1,
-                 by=by, heads=heads, k=k, filters=filters)  # type: ignore[arg-type]
+                 by=by, heads=heads, k=k, filters=filters,  # type: ignore[arg-type]
+                 special_attention=not widget.hide_special)
     data = result.to_dict()
     data["query"] = {"token": int(token), "text": widget.analysis.tokens[int(token)].text,
                      "view_layer": int(layer)}

@@ -55,14 +55,18 @@ def search(
     exact: bool = True,
     include_special: bool = False,
     window: int = 2,
+    special_attention: bool = False,
 ) -> SearchResult:
     """Search ``corpus`` with token ``token_index`` of ``analysis`` at ``layer``.
 
     ``by="embedding"``: the token's hidden state ``hidden_states[layer]`` (layer 0..L);
     ``heads`` then only selects the heads of the max-attention summary. ``by="context"``: its
     per-head contexts at attention layer ``layer`` (1..L), restricted to ``heads`` (default
-    all). ``filters``: conditions on the matched token (``{"pos": "VERB"}``). The corpus must
-    have been built for ``model`` (else :class:`~exbert.errors.CorpusMismatch`).
+    all). ``filters``: conditions on the matched token (``{"pos": "VERB"}``).
+    ``include_special``: special tokens may be matches. ``special_attention``: the
+    max-attention summary counts attention to and from special tokens (by default it skips
+    them; counting them re-runs the matched sentences). The corpus must have been built for
+    ``model`` (else :class:`~exbert.errors.CorpusMismatch`).
     """
     corpus.check_model(model)
     if analysis.model != model.info.name:
@@ -80,12 +84,12 @@ def search(
         vector = analysis.hidden_states[layer, token_index]
         return corpus.search_embedding(vector, layer, k, filters, heads=heads, exact=exact,
                                        include_special=include_special, window=window,
-                                       model=model)
+                                       model=model, special_attention=special_attention)
     if by == "context":
         if not isinstance(layer, int) or not 1 <= layer <= n_layers:
             raise InvalidRequest(f"context layer must be between 1 and {n_layers}", layer=layer)
         contexts = analysis.contexts[layer - 1, token_index]
         return corpus.search_context(contexts, layer, heads, k, filters, exact=exact,
                                      include_special=include_special, window=window,
-                                     model=model)
+                                     model=model, special_attention=special_attention)
     raise InvalidRequest(f"by must be 'embedding' or 'context', not {by!r}")

@@ -507,10 +507,12 @@ class Corpus:
         include_special: bool = False,
         window: int = 2,
         model: Model | None = None,
+        special_attention: bool = False,
     ) -> SearchResult:
         """The k corpus tokens whose hidden state at ``layer`` is most cosine-similar to
         ``vector`` [hidden]. ``heads``: heads of the max-attention summary (default all).
-        ``model``: lets a head subset's max attention be computed (see :meth:`max_attention`).
+        ``model``: lets a head subset's max attention, or one that counts special tokens
+        (``special_attention``), be computed (see :meth:`max_attention`).
         """
         import numpy as np
 
@@ -523,7 +525,8 @@ class Corpus:
         mask = self._mask(conditions, include_special)
         scores, ids, was_exact = self._top("emb", layer, q, k, mask, exact)
         return self._result("embedding", layer, None, self._check_heads(heads), k, conditions,
-                            was_exact, np.clip(scores, -1.0, 1.0), ids, window, model, started)
+                            was_exact, np.clip(scores, -1.0, 1.0), ids, window, model,
+                            special_attention, started)
 
     def search_context(
         self,
@@ -537,6 +540,7 @@ class Corpus:
         include_special: bool = False,
         window: int = 2,
         model: Model | None = None,
+        special_attention: bool = False,
     ) -> SearchResult:
         """The k corpus tokens whose per-head contexts at attention layer ``layer`` (1..L) are
         closest to ``contexts`` [heads, head_dim], restricted to ``heads`` (default all).
@@ -562,18 +566,24 @@ class Corpus:
         scores, ids, was_exact = self._top("ctx", layer, q, k, mask, exact)
         scores = np.clip(scores * np.float32(factor), -1.0, 1.0)
         return self._result("context", layer, chosen, chosen, k, conditions, was_exact, scores,
-                            ids, window, model, started)
+                            ids, window, model, special_attention, started)
 
     def max_attention(
         self, token_ids: Sequence[int] | np.ndarray, layer: int,
-        heads: Sequence[int] | None = None, model: Model | None = None,
+        heads: Sequence[int] | None = None, model: Model | None = None, *,
+        special_attention: bool = False,
     ) -> tuple[list[MaxAttention | None], str | None]:
         """For each token id: where its attention at ``layer`` is strongest (outward) and which
-        token attends to it most (inward), summing the attention of ``heads``.
+        token attends to it most (inward), summing the attention of ``heads``, among the
+        sentence's non-special tokens: most heads park much of their attention on [CLS],
+        [SEP] or BOS, which would otherwise be every match's answer. ``special_attention``
+        counts special tokens too. A special token itself has no max attention (``None``)
+        unless ``special_attention``.
 
-        All heads and single heads come from the stored argmaxes (exact). Other subsets need
-        the full attention: with ``model`` the matched sentences are run again (exact);
-        without, ``None`` and the reason.
+        All heads and single heads without special tokens come from the stored argmaxes
+        (exact). Other subsets and ``special_attention`` need the full attention: with
+        ``model`` the matched sentences are run again (exact); without, ``None`` and the
+        reason.
         """
         import numpy as np
 
@@ -584,26 +594,30 @@ class Corpus:
                 else f"attention of layer {layer} is not stored")
         n_heads = self.manifest.model.heads
         chosen = self._check_heads(heads)
-        if chosen is None or len(chosen) == n_heads or len(chosen) == 1:
+        special_attention = special_attention and self._has_special  # else nothing to count
+        if not special_attention and (chosen is None or len(chosen) in (1, n_heads)):
             a, w = self._attention(layer)
             if chosen is None or len(chosen) == n_heads:
                 c_out, c_in = 2 * n_heads, 2 * n_heads + 1
             else:
                 c_out, c_in = chosen[0], n_heads + chosen[0]
             rows_a, rows_w = np.asarray(a[ids]), np.asarray(w[ids]).astype(np.float32)
-            return [MaxAttention(int(ra[c_out]), float(rw[c_out]), int(ra[c_in]),
-                                 float(rw[c_in])) for ra, rw in zip(rows_a, rows_w,
-                                                                     strict=True)], None
+            return [None if ra[c_out] < 0 or ra[c_in] < 0 else
+                    MaxAttention(int(ra[c_out]), float(rw[c_out]), int(ra[c_in]),
+                                 float(rw[c_in]))
+                    for ra, rw in zip(rows_a, rows_w, strict=True)], None
         if model is None:
+            what = "counting special tokens" if special_attention else "for a subset of heads"
             return [None] * len(ids), (
-                "max attention for a subset of heads needs the full attention: pass the model "
+                f"max attention {what} needs the full attention: pass the model "
                 "(exbert.search.search does) to compute it from the matched sentences")
         self.check_model(model)
-        return self._recompute(ids, layer, chosen, model), None
+        selected = chosen if chosen is not None else list(range(n_heads))
+        return self._recompute(ids, layer, selected, model, special_attention), None
 
-    def _recompute(self, ids: np.ndarray, layer: int, heads: list[int],
-                   model: Model) -> list[MaxAttention | None]:
-
+    def _recompute(self, ids: np.ndarray, layer: int, heads: list[int], model: Model,
+                   special_attention: bool) -> list[MaxAttention | None]:
+        """:meth:`max_attention` from the live attention of the matched sentences."""
         where = [self.sentence_of(int(i)) for i in ids]
         sids = sorted({s for s, _ in where})
         attn: dict[int, np.ndarray] = {}
@@ -612,7 +626,12 @@ class Corpus:
             analyses = model.analyze_batch([self.sentence_text(s) for s in group])
             for s, a in zip(group, analyses, strict=True):
                 if a.n_tokens == int(self.sentences[s]["n_tokens"]):
-                    attn[s] = a.attentions[layer - 1][heads].sum(axis=0)
+                    m = a.attentions[layer - 1][heads].sum(axis=0)
+                    if not special_attention:
+                        special = [t.special for t in a.tokens]
+                        m[special, :] = 0
+                        m[:, special] = 0
+                    attn[s] = m
         out: list[MaxAttention | None] = []
         for s, p in where:
             m = attn.get(s)
@@ -621,6 +640,9 @@ class Corpus:
                 continue
             row, col = m[p], m[:, p]
             o, i = int(row.argmax()), int(col.argmax())
+            if row[o] == 0 or col[i] == 0:  # a special token, with special tokens skipped
+                out.append(None)
+                continue
             out.append(MaxAttention(o, float(row[o]) / len(heads), i,
                                     float(col[i]) / len(heads)))
         return out
@@ -628,13 +650,14 @@ class Corpus:
     def _result(self, by: str, layer: int, heads: list[int] | None,
                 attention_heads: list[int] | None, k: int, conditions: list[Condition],
                 exact: bool, scores: np.ndarray, ids: np.ndarray, window: int,
-                model: Model | None, started: float) -> SearchResult:
+                model: Model | None, special_attention: bool, started: float) -> SearchResult:
         if not isinstance(window, int) or not 0 <= window <= 10:
             raise InvalidRequest("window must be between 0 and 10")
         n_heads = self.manifest.model.heads
         att_heads = attention_heads if attention_heads is not None else list(range(n_heads))
         if by == "embedding" or layer >= 1:
-            max_att, reason = self.max_attention(ids, layer, att_heads, model)
+            max_att, reason = self.max_attention(ids, layer, att_heads, model,
+                                                 special_attention=special_attention)
         else:  # pragma: no cover
             max_att, reason = [None] * len(ids), None
         cache: dict[int, tuple[str, list[CorpusToken]]] = {}
@@ -660,6 +683,7 @@ class Corpus:
             matches=matches,
             summary=Summary.of(matches, window),
             attention_heads=att_heads,
+            special_attention=special_attention,
             max_attention_unavailable=reason,
             seconds=time.perf_counter() - started,
         )

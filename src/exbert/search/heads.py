@@ -1,8 +1,8 @@
 """Head discovery: how often each head's strongest attention lands on a linguistic relation.
 
 For every stored attention layer l and head h, over all corpus tokens i that have the
-relation (the *eligible* tokens), count the tokens whose argmax attention (row i of head h)
-lands on a token j with:
+relation (the *eligible* tokens), count the tokens whose argmax attention (row i of head h,
+among the sentence's non-special tokens, as stored) lands on a token j with:
 
 - ``dep_head``: j belongs to the syntactic head word of i's word (i's word is not a root);
 - ``prev_token``: j = i - 1 (i is not the first token, and not a special token);
@@ -97,13 +97,14 @@ def head_counts(sentences: np.ndarray, tokens: np.ndarray, words: np.ndarray,
         a = np.asarray(attn[layer])
         rows: dict[str, list[int]] = {r: [] for r in relations}
         for h in range(n_heads):
-            target = a[:, h].astype(np.int64)  # position inside the sentence
+            target = a[:, h].astype(np.int64)  # position inside the sentence; -1: none
             glob = token_start + target
             tword = word[np.clip(glob, 0, max(n - 1, 0))] if n else glob
+            found = target >= 0
             hits = {
-                "dep_head": eligible["dep_head"] & (tword == head_word),
+                "dep_head": eligible["dep_head"] & found & (tword == head_word),
                 "prev_token": eligible["prev_token"] & (target == pos - 1),
-                "same_entity": eligible["same_entity"] & (target != pos)
+                "same_entity": eligible["same_entity"] & found & (target != pos)
                 & (ent_key[np.clip(glob, 0, max(n - 1, 0))] == ent_key),
                 "self": eligible["self"] & (target == pos),
             }

@@ -40,9 +40,11 @@ class CorpusToken:
 @dataclass(frozen=True)
 class MaxAttention:
     """Where the matched token's attention is strongest, for the selected heads at the
-    searched layer (the sum of the selected heads' attention). ``out``: the position the
-    match attends to most (argmax of its row); ``inward``: the position that attends most to
-    the match (argmax of its column). Weights are means over the selected heads."""
+    searched layer (the sum of the selected heads' attention), among the sentence's
+    non-special tokens unless the search counted them (``special_attention``). ``out``: the
+    position the match attends to most (argmax of its row); ``inward``: the position that
+    attends most to the match (argmax of its column). Weights are means over the selected
+    heads, of the attention as the model gave it (not renormalised)."""
 
     out: int
     out_weight: float
@@ -145,6 +147,7 @@ class SearchResult:
     matches: list[Match]
     summary: Summary
     attention_heads: list[int]
+    special_attention: bool = False
     max_attention_unavailable: str | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -160,6 +163,7 @@ class SearchResult:
             "filters": self.filters,
             "exact": self.exact,
             "attention_heads": self.attention_heads,
+            "special_attention": self.special_attention,
             "max_attention_unavailable": self.max_attention_unavailable,
             "seconds": round(self.seconds, 6),
             "matches": [m.to_dict() for m in self.matches],

@@ -142,6 +142,10 @@ class SearchIn(Strict):
     )
     exact: bool = True
     window: int = Field(2, ge=0, le=8)
+    special_attention: bool = Field(
+        False, description="the max-attention summary counts special tokens ([CLS], [SEP], "
+        "BOS...); by default it skips them, as the attention view hides them",
+    )
 
 
 class SearchTokenOut(BaseModel):
