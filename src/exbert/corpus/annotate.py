@@ -177,7 +177,7 @@ def annotate(
     *,
     min_words: int = 2,
     skip_first: int = 0,
-    batch_size: int = 64,
+    batch_size: int = 32,
 ) -> Iterator[Sentence]:
     """Sentences with their word annotations, in input order. ``skip_first``: how many kept
     sentences of the first unit to skip (resuming inside a paragraph)."""

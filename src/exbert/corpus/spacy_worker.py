@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+WITH_TORCH_ENV = "EXBERT_SPACY_WORKER_TORCH"
+
 
 def main() -> int:
+    # spaCy's CNN pipelines (en_core_web_sm, fr_core_news_sm...) run on numpy; thinc imports
+    # torch only to offer it, which is 0.7 s of the worker's start and ~200 MB. The first
+    # attempt hides torch; a pipeline that needs it (transformer pipelines) fails to load,
+    # and the worker then starts again, same process, with torch.
+    with_torch = os.environ.get(WITH_TORCH_ENV) == "1"
+    if not with_torch:
+        sys.modules["torch"] = None  # type: ignore[assignment]  # import torch -> ImportError
     from exbert.corpus import annotate as ann
     from exbert.errors import CorpusError, ExbertError
 
@@ -31,8 +41,15 @@ def main() -> int:
             send({"error": exc.message, "kind": "corpus"})
             out.flush()
             return 1
+        except Exception:
+            if with_torch:
+                raise
+            os.environ[WITH_TORCH_ENV] = "1"
+            os.execv(sys.executable, [sys.executable, "-m", "exbert.corpus.spacy_worker",
+                                      *sys.argv[1:]])
         send({"meta": {"version": str(nlp.meta.get("version", "")), "lang": str(nlp.lang),
-                       "components": list(nlp.pipe_names), "name": sys.argv[1]}})
+                       "components": list(nlp.pipe_names), "name": sys.argv[1],
+                       "torch": with_torch}})
         out.flush()
         line = sys.stdin.buffer.readline()
         if not line:
