@@ -6,7 +6,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 
@@ -39,8 +39,10 @@ def text_of_tokens(model: Any, n: int) -> str:
     return " ".join(out)
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds of each function, run in alternation so drift hits them alike."""
+def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2,
+                self_timed: Collection[str] = ()) -> dict[str, float]:
+    """Median seconds of each function, run in alternation so drift hits them alike. The
+    functions named in ``self_timed`` time themselves: they return their own seconds."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -48,6 +50,6 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 2
     for _ in range(repeats):
         for name, fn in fns.items():
             t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+            out = fn()
+            times[name].append(float(out) if name in self_timed else time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in times.items()}

@@ -43,5 +43,10 @@ class InferenceQueue:
         finally:
             self._pending -= 1
 
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on the inference thread and wait for it, from outside the event loop
+        (in-process tools and benchmarks that share the model: one thread uses torch)."""
+        return self._executor.submit(fn, *args, **kwargs).result()
+
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
