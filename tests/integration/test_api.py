@@ -54,7 +54,7 @@ def test_error_shape_is_pinned(client):
         ({"content": b"", "headers": {"content-type": "application/json"}}, 422,
          "InvalidRequest"),
         ({"content": b'{"model": "minilm-l6", "text": "\xff"}',
-          "headers": {"content-type": "application/json"}}, 422, "InvalidRequest"),
+          "headers": {"content-type": "application/json"}}, 400, "BadRequest"),
         ({"json": {"model": "minilm-l6"}}, 422, "InvalidRequest"),
     ],
 )
