@@ -83,61 +83,58 @@ def rotation(dim: int, seed: int = ROTATION_SEED) -> np.ndarray:
     return out
 
 
+def _norms(x: np.ndarray) -> np.ndarray:
+    """Euclidean norms of the last axis (keepdims), at least EPS; no [..., d] temporary."""
+    norms: np.ndarray = np.sqrt(np.einsum("...i,...i->...", x, x))[..., None]
+    out: np.ndarray = np.maximum(norms, np.float32(EPS))
+    return out
+
+
 def unit_rows(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
 
     x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.asarray(x / np.maximum(norm, EPS), dtype=np.float32)
+    out: np.ndarray = x / _norms(x)
+    return out
 
 
 def unit_heads(contexts: np.ndarray) -> np.ndarray:
     """[..., H, dh] -> [..., H*dh]: each head unit-length, the whole divided by sqrt(H)."""
 
-    c = unit_rows(contexts)
+    c = np.asarray(contexts, dtype=np.float32)
     heads = c.shape[-2]
-    flat = c.reshape(*c.shape[:-2], heads * c.shape[-1])
-    return np.asarray(flat / np.sqrt(heads), dtype=np.float32)
+    unit: np.ndarray = c / (_norms(c) * np.float32(math.sqrt(heads)))
+    return unit.reshape(*c.shape[:-2], heads * c.shape[-1])
 
 
 def encode(unit: np.ndarray, rot: np.ndarray, step: float) -> np.ndarray:
-    """Unit vectors [n, D] float32 -> uint8 codes [n, D] (FAISS QT_8bit_uniform layout)."""
-    import torch
+    """Unit vectors [n, D] float32 -> uint8 codes [n, D] (FAISS QT_8bit_uniform layout).
 
-    return _codes(torch.from_numpy(np.ascontiguousarray(unit, dtype=np.float32)), rot, step)
-
-
-def encode_tensor(x: torch.Tensor, rot: np.ndarray, step: float,
-                  heads: int | None = None) -> np.ndarray:
-    """Raw vectors [n, D] (a tensor of any float dtype) -> uint8 codes [n, D]: made unit
-    length first (with ``heads``: per head of D / heads dimensions, then divided by
-    sqrt(heads), as :func:`unit_heads`). The corpus build's path: no numpy copy of the
-    model's float32 outputs."""
-    import torch
-
-    x = x.to(torch.float32)
-    n, dim = x.shape
-    if heads is None:
-        x = x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(EPS)
-    else:
-        per = x.view(n, heads, dim // heads)
-        norm = torch.linalg.vector_norm(per, dim=-1, keepdim=True).clamp_min(EPS)
-        x = (per / (norm * math.sqrt(heads))).view(n, dim)
-    return _codes(x.cpu().contiguous(), rot, step)
-
-
-def _codes(unit: torch.Tensor, rot: np.ndarray, step: float) -> np.ndarray:
-    """Rotate and round. ``rot`` is :func:`rotation` (block-diagonal): each block of
-    dimensions is multiplied by the block matrix in one GEMM. In torch, not numpy: numpy's
-    BLAS starts its own threads, which fight the forward pass for the cores during a build."""
+    ``rot`` is :func:`rotation` (block-diagonal): each block of dimensions is multiplied by
+    the block matrix in one GEMM. In torch, not numpy: numpy's BLAS starts its own threads,
+    which fight the forward pass for the cores during a build."""
     import torch
 
     n, dim = unit.shape
     b = block_size(dim)
+    x = torch.from_numpy(np.ascontiguousarray(unit, dtype=np.float32))
     r = torch.from_numpy(np.asarray(rot[:b, :b], dtype=np.float32) * np.float32(1.0 / step))
-    y = (unit.view(n * (dim // b), b) @ r).round_().clamp_(-127, 127).add_(128)
+    y = (x.view(n * (dim // b), b) @ r).round_().clamp_(-127, 127).add_(128)
     out: np.ndarray = y.to(torch.uint8).view(n, dim).numpy()
     return out
+
+
+def encode_tensor(x: torch.Tensor, rot: np.ndarray, step: float,
+                  heads: int | None = None) -> np.ndarray:
+    """Raw vectors [n, D] (a tensor of any float dtype, on any device) -> uint8 codes [n, D]:
+    made unit length by :func:`unit_rows`, or with ``heads`` by :func:`unit_heads` (per head
+    of D / heads dimensions), the same normalisation as the query side. A CPU float32 tensor
+    is read in place (no copy)."""
+    import torch
+
+    v = x.detach().to("cpu", torch.float32).numpy()
+    unit = unit_rows(v) if heads is None else unit_heads(v.reshape(len(v), heads, -1))
+    return encode(unit, rot, step)
 
 
 def decode(codes: np.ndarray, step: float) -> np.ndarray:
