@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5050
 
-.PHONY: demo test install browser lint typecheck test-python test-frontend bench clean
+.PHONY: demo test install browser api lint typecheck test-python test-frontend bench clean
 
 install:
 	@bash scripts/install.sh
@@ -21,6 +21,12 @@ test: install browser
 	$(BIN)/mypy
 	cd frontend && npm test --silent
 	$(BIN)/pytest -q tests/unit tests/integration tests/e2e
+
+# The API contract: docs/openapi.json from the server's code, the frontend's types from it
+# (tests/unit/server/test_api_contract.py fails when either drifts).
+api: install
+	$(BIN)/python -m exbert.server.openapi docs/openapi.json
+	cd frontend && npm run --silent gen:api
 
 lint:
 	$(BIN)/ruff check src tests benchmarks

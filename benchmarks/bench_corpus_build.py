@@ -43,8 +43,10 @@ import torch
 
 import exbert
 from exbert.corpus import annotate as ann
-from exbert.corpus.build import DEFAULT_BATCH_TOKENS, _batches, build
+from exbert.corpus.build import build
+from exbert.corpus.config import DEFAULT_BATCH_TOKENS
 from exbert.corpus.demo import demo_input
+from exbert.corpus.pipeline import batches
 
 RESULTS = Path(__file__).resolve().parent / "results" / "corpus_build.json"
 DEFAULT_SENTENCES = {"minilm-l6": 1500, "smollm2-135m": 500}
@@ -69,7 +71,7 @@ def raw_forward(model: exbert.Model, texts: list[str], lengths: list[int], threa
     module = model.module.base_model if base else model.module
     try:
         t0 = time.perf_counter()
-        for batch in _batches(list(range(len(texts))), lengths, DEFAULT_BATCH_TOKENS,
+        for batch in batches(list(range(len(texts))), lengths, DEFAULT_BATCH_TOKENS,
                               4 * info.layers * info.heads):
             enc = model.tokenizer([texts[i] for i in batch], padding=True, return_tensors="pt")
             with torch.inference_mode():
@@ -82,7 +84,7 @@ def raw_forward(model: exbert.Model, texts: list[str], lengths: list[int], threa
 
 def spacy_alone(source: Path, n: int) -> float:
     """Wall seconds for the spaCy child process to deliver ``n`` sentences (no cache)."""
-    from exbert.corpus.build import DEFAULT_SPACY
+    from exbert.corpus.config import DEFAULT_SPACY
     from exbert.corpus.sources import SentenceSource
     from exbert.corpus.storage import sha256_file
 

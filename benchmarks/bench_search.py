@@ -37,10 +37,11 @@ import torch
 
 import exbert
 from exbert.corpus import vectors as vec
-from exbert.corpus.build import _batches
 from exbert.corpus.demo import holmes_text
+from exbert.corpus.faiss_files import build_ivf, serialize_codes
 from exbert.corpus.layout import CHUNK_VECTORS
-from exbert.search.index import ApproxIndex, ExactIndex, build_ivf, serialize_codes
+from exbert.corpus.pipeline import batches
+from exbert.search.index import ApproxIndex, ExactIndex
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search.json"
 
@@ -65,7 +66,7 @@ def real_vectors(n: int) -> tuple[np.ndarray, list[int]]:
     per_layer: dict[int, list[np.ndarray]] = {layer: [] for layer in range(7)}
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.perf_counter()
-    for batch in _batches(keep, lengths, 2048, 4 * 72):
+    for batch in batches(keep, lengths, 2048, 4 * 72):
         enc = model.tokenizer([sents[i] for i in batch], padding=True, return_tensors="pt")
         with torch.inference_mode():
             out = model.module(**enc, output_hidden_states=True)

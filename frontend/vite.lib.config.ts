@@ -1,9 +1,9 @@
 // Builds of the browser app's views for hosts other than the web app, each one file with the
 // CSS inside (imported with `?inline`) and no other chunk:
-//   EXBERT_ENTRY=widget      src/widget.ts     -> ../src/exbert/static/widget/widget.js (ES module,
-//                                              the anywidget `_esm` of exbert.notebook)
-//   EXBERT_ENTRY=standalone  src/standalone.ts -> ../src/exbert/static/standalone/exbert-standalone.js
-//                                              (IIFE, inlined by exbert.export into one HTML file)
+//   EXBERT_ENTRY=widget      src/hosts/widget/widget.ts -> ../src/exbert/static/widget/widget.js
+//                            (ES module, the anywidget `_esm` of exbert.notebook)
+//   EXBERT_ENTRY=standalone  src/hosts/standalone.ts -> ../src/exbert/static/standalone/exbert-standalone.js
+//                            (IIFE, inlined by exbert.export into one HTML file)
 // Run after the app build (`npm run build` does all three): the app build empties static/.
 import { defineConfig } from "vite";
 
@@ -21,7 +21,7 @@ export default defineConfig({
     chunkSizeWarningLimit: 600,
     lib:
       entry === "widget"
-        ? { entry: "src/widget.ts", formats: ["es"], fileName: () => "widget.js" }
-        : { entry: "src/standalone.ts", formats: ["iife"], name: "exbertStandalone", fileName: () => "exbert-standalone.js" },
+        ? { entry: "src/hosts/widget/widget.ts", formats: ["es"], fileName: () => "widget.js" }
+        : { entry: "src/hosts/standalone.ts", formats: ["iife"], name: "exbertStandalone", fileName: () => "exbert-standalone.js" },
   },
 });

@@ -14,6 +14,39 @@ MLM_FAMILIES = ("bert", "distilbert", "roberta", "albert")
 CAUSAL_FAMILIES = ("gpt2", "llama", "gemma3")
 FAMILIES = MLM_FAMILIES + CAUSAL_FAMILIES
 
+# Sixty sentences of plain English, with a few people, places and dates for the entity view.
+SMALL_CORPUS_TEXT = """
+The dog slept under the kitchen table all afternoon. A small cat chased the red ball across
+the garden. My brother bought a new bicycle last week. The children laughed at the clown in
+the park. She opened the window because the room was warm. We walked to the station in the
+rain. The old man fed the pigeons every morning. Anna visited her grandmother in Paris in
+June. The teacher wrote the answer on the board. He forgot his keys at the office again. The
+river flows slowly through the quiet valley. They painted the fence white before the summer.
+A tall tree fell across the road during the storm. The baker sells fresh bread before
+sunrise. Tom and Maria travelled to London by train. The museum opens at nine on Saturdays.
+Our neighbours adopted a puppy from the shelter. The farmer planted corn in the northern
+field. I read three books during the long holiday. The bird built a nest in the chimney. The
+company hired twenty engineers in March. Her sister plays the violin in an orchestra. The
+soup was too hot, so we waited a minute. A strange noise woke the whole family at midnight.
+The pilot landed the plane safely in Chicago. The students cleaned the classroom after the
+party. The cat watched the mouse from behind the sofa. Rain fell on the roof all night long.
+My father repaired the broken chair with glue. The library lends books, films and maps. The
+horse jumped over the low wooden gate. The doctor told him to rest for a week. We ate dinner
+on the terrace under the stars. Peter lost his umbrella on the bus to Berlin. The baby
+smiled when she saw her mother. The shop on the corner closed last year. A cold wind blew
+from the sea. The workers finished the bridge ahead of schedule. The girl wrote a letter to
+her friend in Canada. The kitten slept in a basket by the fire. The team won the match on
+Sunday. He carried the heavy boxes up the stairs. The lake froze during the coldest winter
+in decades. The chef added salt and pepper to the sauce. The cat jumped onto the warm
+windowsill. Our class visited the zoo on Tuesday. The detective found a clue in the garden.
+The musicians practised for the concert in Vienna. The sun rose slowly over the hills. A
+young fox crossed the field at dawn. The students asked the professor many questions. My
+aunt grows tomatoes in her greenhouse. The car stopped because the engine was too hot. The
+dog barked at the postman every day. Emma painted a portrait of her cat. The train arrived
+late because of the snow.
+"""
+
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_MAX_POSITIONS = 128
 
@@ -113,3 +146,15 @@ def recorded_outputs(modules: Iterable[Any]) -> Iterator[list[Any]]:
     finally:
         for h in hooks:
             h.remove()
+
+
+def build_small_corpus(root: Path, name: str, model: Any = "minilm-l6") -> Path:
+    """A real corpus of :data:`SMALL_CORPUS_TEXT` (sixty sentences, spaCy-annotated) for
+    ``model``, built with the library into ``root / name``."""
+    from exbert.corpus import build
+
+    source = root / "sentences.txt"
+    source.write_text(" ".join(SMALL_CORPUS_TEXT.split()) + "\n", encoding="utf-8")
+    out = root / name
+    build(source, model, out, max_sentences=60, progress=False, name=name)
+    return out

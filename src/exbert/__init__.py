@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from exbert._version import __version__
 from exbert.errors import ExbertError
-
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis, Prediction, Token
@@ -37,6 +36,7 @@ __all__ = [
     "ModelInfo",
     "Prediction",
     "Token",
+    "__version__",
     "export_html",
     "export_png",
     "export_svg",

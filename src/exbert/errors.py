@@ -2,7 +2,8 @@
 
 Every error the library raises on purpose derives from :class:`ExbertError`. Each class carries
 the HTTP status it maps to, so the server translates errors in one place
-(:mod:`exbert.server.errors`) and the CLI prints ``message`` without a traceback.
+(:mod:`exbert.server.errors`); the CLI prints ``message`` without a traceback and exits with
+the status that :mod:`exbert.cli.exits` derives from this hierarchy.
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ class CorpusMismatch(CorpusError):
 class CorpusBuildError(CorpusError):
     """A corpus build that stopped (write fault, disk full, bad input); the partial build is
     kept so that the same command resumes it."""
+
+    status = 500
+
+
+class ExportError(ExbertError):
+    """An export that cannot be made here (no bundle built, no Chromium, ...)."""
 
     status = 500
 

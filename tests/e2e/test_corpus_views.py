@@ -12,43 +12,14 @@ from pathlib import Path
 import pytest
 from serverproc import SCREENSHOTS, start_server, stop_server
 
+from support import build_small_corpus
+
 pytestmark = pytest.mark.e2e
 
 SENTENCE = "The cat sat on the mat because it was tired."
 CORPUS = "tiny-minilm"
 N_LAYERS, N_HEADS = 6, 12
 
-# Sixty sentences of plain English, with a few people, places and dates for the entity view.
-TEXT = """
-The dog slept under the kitchen table all afternoon. A small cat chased the red ball across
-the garden. My brother bought a new bicycle last week. The children laughed at the clown in
-the park. She opened the window because the room was warm. We walked to the station in the
-rain. The old man fed the pigeons every morning. Anna visited her grandmother in Paris in
-June. The teacher wrote the answer on the board. He forgot his keys at the office again. The
-river flows slowly through the quiet valley. They painted the fence white before the summer.
-A tall tree fell across the road during the storm. The baker sells fresh bread before
-sunrise. Tom and Maria travelled to London by train. The museum opens at nine on Saturdays.
-Our neighbours adopted a puppy from the shelter. The farmer planted corn in the northern
-field. I read three books during the long holiday. The bird built a nest in the chimney. The
-company hired twenty engineers in March. Her sister plays the violin in an orchestra. The
-soup was too hot, so we waited a minute. A strange noise woke the whole family at midnight.
-The pilot landed the plane safely in Chicago. The students cleaned the classroom after the
-party. The cat watched the mouse from behind the sofa. Rain fell on the roof all night long.
-My father repaired the broken chair with glue. The library lends books, films and maps. The
-horse jumped over the low wooden gate. The doctor told him to rest for a week. We ate dinner
-on the terrace under the stars. Peter lost his umbrella on the bus to Berlin. The baby
-smiled when she saw her mother. The shop on the corner closed last year. A cold wind blew
-from the sea. The workers finished the bridge ahead of schedule. The girl wrote a letter to
-her friend in Canada. The kitten slept in a basket by the fire. The team won the match on
-Sunday. He carried the heavy boxes up the stairs. The lake froze during the coldest winter
-in decades. The chef added salt and pepper to the sauce. The cat jumped onto the warm
-windowsill. Our class visited the zoo on Tuesday. The detective found a clue in the garden.
-The musicians practised for the concert in Vienna. The sun rose slowly over the hills. A
-young fox crossed the field at dawn. The students asked the professor many questions. My
-aunt grows tomatoes in her greenhouse. The car stopped because the engine was too hot. The
-dog barked at the postman every day. Emma painted a portrait of her cat. The train arrived
-late because of the snow.
-"""
 
 
 def tid(name: str) -> str:
@@ -57,14 +28,7 @@ def tid(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from exbert.corpus import build
-
-    root = tmp_path_factory.mktemp("corpus-views")
-    source = root / "sentences.txt"
-    source.write_text(" ".join(TEXT.split()) + "\n", encoding="utf-8")
-    out = root / "tiny"
-    build(source, "minilm-l6", out, max_sentences=60, progress=False, name=CORPUS)
-    return out
+    return build_small_corpus(tmp_path_factory.mktemp("corpus-views"), CORPUS)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import psutil
 import pytest
 from serverproc import start_server, stop_server
 
-from exbert.server.payload import decode_frame
+from exbert.analysis.frame import decode_frame
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

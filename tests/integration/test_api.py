@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from exbert.analysis.frame import MEDIA_TYPE, decode_frame
 from exbert.server import ServerConfig, create_app
-from exbert.server.payload import MEDIA_TYPE, decode_frame
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
-"""The build reduces each padded batch in torch (``build._reduce``): what it stores must equal
-what the per-sentence analysis gives, for masked and causal models (padding differs: padded
-query rows of a masked LM attend to real keys, and must not win an inward argmax)."""
+"""The build reduces each padded batch in torch (``reduce.reduce_batch``): what it stores must
+equal what the per-sentence analysis gives, for masked and causal models (padding differs:
+padded query rows of a masked LM attend to real keys, and must not win an inward argmax)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_spacy_runs_ahead_but_stops_near_what_the_build_wants(tmp_path: Path) ->
     build gives the forward pass every core."""
     import time
 
-    from exbert.corpus.build import DEFAULT_SPACY
+    from exbert.corpus.config import DEFAULT_SPACY
     from exbert.corpus.sources import SPARE, SentenceSource
     from exbert.corpus.storage import sha256_file
 
@@ -126,7 +126,7 @@ def test_spacy_worker_starts_without_torch_unless_the_pipeline_needs_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """CNN pipelines load with torch hidden (0.7 s less start-up); a pipeline that imports
     torch fails that way, and the worker starts again with torch and works."""
-    from exbert.corpus.build import DEFAULT_SPACY
+    from exbert.corpus.config import DEFAULT_SPACY
     from exbert.corpus.sources import SpacyProcess
 
     (tmp_path / "needs_torch_pipeline").mkdir()

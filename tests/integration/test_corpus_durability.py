@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from exbert.corpus import build, storage
+from exbert.corpus.layout import ATTENTION_KINDS, layer_file
 from exbert.errors import CorpusBuildError, CorpusCorrupt, CorpusError, CorpusMismatch
 from exbert.search import Corpus, search
 
@@ -85,9 +86,9 @@ def contents(path: Path) -> dict[str, Any]:
         out[f"emb{layer}"] = c.stored_vectors("emb", layer, ids)
     for layer in c.context_layers:
         out[f"ctx{layer}"] = c.stored_vectors("ctx", layer, ids)
-        a, w = c._attention(layer)
-        out[f"attn{layer}"] = np.asarray(a).copy()
-        out[f"attnw{layer}"] = np.asarray(w).copy()
+        for kind in ATTENTION_KINDS:  # attn, attnw: read through the verified files
+            arr = c.files.npy(layer_file(kind, layer), c.n_tokens)
+            out[f"{kind}{layer}"] = np.asarray(arr).copy()
     m = c.manifest.raw
     out["manifest"] = {k: m[k] for k in ("model", "layers", "counts", "spacy", "vectors",
                                          "attention", "special_tokens")}
@@ -109,7 +110,7 @@ def _cli_build(src: Path, out: Path, *, sleep: float = 0.0, ulimit_kb: int | Non
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, env.get("PYTHONPATH")) if p)
     env["EXBERT_CORPUS_TEST_SHARD_SLEEP"] = str(sleep)
-    cmd = [sys.executable, "-m", "exbert.corpus.cli", "build", str(src), "--model",
+    cmd = [sys.executable, "-m", "exbert.cli", "corpus", "build", str(src), "--model",
            "minilm-l6", "--out", str(out), "--shard-sentences", str(SHARD), "--no-progress"]
     if ulimit_kb is not None:
         cmd = ["bash", "-c", f"ulimit -f {ulimit_kb}; exec \"$@\"", "bash", *cmd]

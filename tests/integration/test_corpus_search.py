@@ -346,10 +346,10 @@ def test_layer_and_argument_errors(corpus: Corpus, minilm_model: Any) -> None:
 
 
 def test_cli_search_json(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from exbert.corpus.cli import main
+    from exbert.cli import main
 
     text = "The detective looked at the door carefully."
-    code = main(["search", str(corpus_dir / "out"), "--text", text, "--token", "2",
+    code = main(["corpus", "search", str(corpus_dir / "out"), "--text", text, "--token", "2",
                  "--layer", "3", "--by", "context", "--heads", "0,3", "-k", "4", "--json",
                  "--filter", "pos=NOUN"])
     assert code == 0
@@ -357,11 +357,11 @@ def test_cli_search_json(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -
     assert d["query"]["token_text"] == "detective"
     assert d["matches"][0]["text"] == text and d["matches"][0]["position"] == 2
     assert all(m["tokens"][m["position"]]["pos"] == "NOUN" for m in d["matches"])
-    code = main(["info", str(corpus_dir / "out"), "--verify", "--heads"])
+    code = main(["corpus", "info", str(corpus_dir / "out"), "--verify", "--heads"])
     assert code == 0 and "minilm-l6" in capsys.readouterr().out
-    code = main(["search", str(corpus_dir / "out"), "--text", text, "--token", "99",
+    code = main(["corpus", "search", str(corpus_dir / "out"), "--text", text, "--token", "99",
                  "--layer", "3"])
-    assert code == 1 and "tokens are" in capsys.readouterr().err
+    assert code == 2 and "tokens are" in capsys.readouterr().err  # invalid input: exit 2
 
 
 def test_jsonl_input_keeps_records_whole(tmp_path: Path, minilm_model: Any) -> None:

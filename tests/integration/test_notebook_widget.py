@@ -9,8 +9,8 @@ import pytest
 import traitlets
 
 import exbert
+from exbert.analysis.frame import decode_frame
 from exbert.notebook.widget import WIDGET_JS, ExbertWidget
-from exbert.server.payload import decode_frame
 
 pytestmark = pytest.mark.integration
 

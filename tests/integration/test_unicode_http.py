@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exbert.analysis.frame import decode_frame
 from exbert.server import create_app
-from exbert.server.payload import decode_frame
 
 pytestmark = pytest.mark.integration
 BASE = "http://127.0.0.1:5050"

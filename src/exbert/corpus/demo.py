@@ -5,11 +5,11 @@ package), built once per model into the user cache and reused.
 (``make demo``, ``exbert prepare``). The folder's name is keyed by the model name, the text's
 hash, the demo settings and the corpus schema, so a change of any of them builds a new one.
 
-Defaults, chosen so that both default demo corpora build in under 3 minutes and under 1 GB
-together on a 2-core machine (measured: see the report in benchmarks/results/):
+Defaults, chosen so that both default demo corpora build in a few minutes and stay small
+together on a 2-core machine (measurements: the reports in benchmarks/results/):
 
 - ``minilm-l6`` (6 layers): every layer, the first ``DEMO_SENTENCES["minilm-l6"]`` sentences;
-- ``smollm2-135m`` (30 layers, ~12x slower per token): layers 0, 3, ..., 30 (every third and
+- ``smollm2-135m`` (30 layers, much slower per token): layers 0, 3, ..., 30 (every third and
   the last, the default for deep models), fewer sentences;
 - any other model: the default layers and ``DEFAULT_SENTENCES`` sentences.
 """

@@ -1,7 +1,9 @@
-"""The record layouts and the vector-encoding plan shared by the build and the readers.
+"""The file names, record layouts and vector-encoding plan shared by the build (which
+writes them) and the readers in :mod:`exbert.search`.
 
 Structured numpy records (little-endian, packed), one row per sentence / model token / spaCy
-word; label ids index the string tables of ``labels.json``.
+word; label ids index the string tables of ``labels.json``. The folder layout is described in
+:mod:`exbert.corpus.manifest`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,42 @@ if TYPE_CHECKING:
 LABEL_FIELDS = ("lemma", "pos", "tag", "dep", "ent_type", "ent_iob")
 FLAG_STOP, FLAG_PUNCT = 1, 2
 CHUNK_VECTORS = 1 << 18  # vectors per FAISS file; chunks are searched in parallel
+
+SENTENCES_FILE = "sentences.npy"
+TOKENS_FILE = "tokens.npy"
+WORDS_FILE = "words.npy"
+TEXT_FILE = "text.bin"
+LABELS_FILE = "labels.json"
+HEADS_FILE = "heads.json"
+ATTENTION_KINDS = ("attn", "attnw")  # argmaxes int16 [N, 2H+2], their weights float16
+
+
+def layer_key(kind: str, layer: int) -> str:
+    """``"emb_L03"``: the name stem of one stored layer of one kind (a vector kind or an
+    attention kind)."""
+    return f"{kind}_L{layer:02d}"
+
+
+def layer_file(kind: str, layer: int) -> str:
+    """``"attn_L03.npy"``: a per-layer array (the attention arrays; in a build's checkpoints
+    also the codes of each vector kind)."""
+    return f"{layer_key(kind, layer)}.npy"
+
+
+def chunk_file(key: str, chunk: int) -> str:
+    """``"emb_L03.c0000.faiss"``: chunk ``chunk`` (CHUNK_VECTORS vectors each) of the exact
+    index of ``key`` (:func:`layer_key`)."""
+    return f"{key}.c{chunk:04d}.faiss"
+
+
+def ivf_file(key: str) -> str:
+    """``"ivf_emb_L03.faiss"``: the optional approximate index of ``key``."""
+    return f"ivf_{key}.faiss"
+
+
+def rotation_file(width: int) -> str:
+    """``"rotation_384.npy"``: the float32 [D, D] rotation of vectors of width D."""
+    return f"rotation_{width}.npy"
 
 
 def token_dtype() -> np.dtype[Any]:

@@ -1,4 +1,4 @@
-"""The spaCy child process of a corpus build (see ``build.SentenceSource``).
+"""The spaCy child process of a corpus build (see ``sources.SentenceSource``).
 
 Protocol, JSON lines: the child writes ``{"meta": {...}}`` once the pipeline is loaded (or
 ``{"error": ..., "kind": "corpus"}``), reads one job line ``{"input", "cursor", "min_words"}``
@@ -20,7 +20,7 @@ WITH_TORCH_ENV = "EXBERT_SPACY_WORKER_TORCH"
 
 def main() -> int:
     # spaCy's CNN pipelines (en_core_web_sm, fr_core_news_sm...) run on numpy; thinc imports
-    # torch only to offer it, which is 0.7 s of the worker's start and ~200 MB. The first
+    # torch only to offer it, which slows the worker's start and costs memory. The first
     # attempt hides torch; a pipeline that needs it (transformer pipelines) fails to load,
     # and the worker then starts again, same process, with torch.
     with_torch = os.environ.get(WITH_TORCH_ENV) == "1"

@@ -114,6 +114,27 @@ def write_npy(path: Path, array: np.ndarray) -> FileRecord:
     return FileRecord(sink.size, sink.hash.hexdigest())
 
 
+class RecordedFolder:
+    """A folder being written durably that keeps the :class:`FileRecord` of every file
+    written through it (by file name), for the manifest."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.files: dict[str, FileRecord] = {}
+
+    def write_stream(self, name: str, pieces: Iterable[bytes | bytearray | memoryview]) -> None:
+        self.files[name] = write_stream(self.path / name, pieces)
+
+    def write_bytes(self, name: str, data: bytes | bytearray | memoryview) -> None:
+        self.files[name] = write_bytes(self.path / name, data)
+
+    def write_json(self, name: str, obj: Any) -> None:
+        self.files[name] = write_json(self.path / name, obj)
+
+    def write_npy(self, name: str, array: np.ndarray) -> None:
+        self.files[name] = write_npy(self.path / name, array)
+
+
 def fsync_dir(path: Path) -> None:
     """Make renames inside ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

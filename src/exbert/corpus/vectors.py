@@ -9,12 +9,11 @@ then rounded to int8 with one fixed step for the whole corpus::
 
 Why: the rotation spreads the few huge "outlier" dimensions of transformer states over their
 block of 128 dimensions, so every coordinate of a unit vector is close to N(0, 1/D); a fixed
-step that
-covers 6 standard deviations then wastes little range, needs no statistics of the data (so
-a build writes final codes shard by shard, and a resumed build gives the same codes), and
-clips essentially never. Inner products are unchanged by the rotation (``R`` is orthogonal):
-the query is rotated the same way. Measured on real MiniLM token vectors, the ranking of the
-top 50 equals the float32 ranking up to near-ties (true cosine within 0.002).
+step that covers SCALE_SIGMAS standard deviations then wastes little range, needs no
+statistics of the data (so a build writes final codes shard by shard, and a resumed build
+gives the same codes), and clips essentially never. Inner products are unchanged by the
+rotation (``R`` is orthogonal): the query is rotated the same way. On real token vectors the
+ranking of the top matches equals the float32 ranking up to near-ties.
 
 Contexts are normalised *per head* and the concatenation divided by sqrt(H), so that a search
 restricted to a subset S of heads is an exact cosine between the concatenations of the

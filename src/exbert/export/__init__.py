@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from exbert.export._common import ExportError
+    from exbert.errors import ExportError
     from exbert.export.html import export_html, render_html
     from exbert.export.render import export_png, export_svg, find_chromium, png_size
 
 _LAZY = {
-    "ExportError": "exbert.export._common",
+    "ExportError": "exbert.errors",
     "export_html": "exbert.export.html",
     "render_html": "exbert.export.html",
     "export_png": "exbert.export.render",

@@ -1,12 +1,12 @@
-"""What the exports and the notebook widget share: which model, which analysis, which view.
+"""What the exports and the notebook widget share: which model, which analysis, which frame.
 
-``model_or_name`` everywhere is an ``exbert.Model``, a name or path for :func:`exbert.load`
-(loaded once per process and kept), or an ``exbert.Analysis`` (then ``text`` is not needed).
+``model_or_name`` everywhere is an ``exbert.Model``, a name or path for
+:func:`exbert.models.load` (loaded once per process and kept), or an ``exbert.Analysis`` (then
+``text`` is not needed). The view itself (layer, heads, limits) is :mod:`exbert.view`.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Sequence
@@ -14,23 +14,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exbert.errors import ExbertError, InvalidRequest
+from exbert.errors import ExportError, InvalidRequest
+from exbert.view import DEFAULT_THRESHOLD, DEFAULT_TOP_K, ViewSpec, view_spec
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis
     from exbert.models import Model
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
-DEFAULT_THRESHOLD = 0.7
 
 _models: dict[str, Model] = {}
 _models_lock = threading.Lock()
 
 
-class ExportError(ExbertError):
-    """An export that cannot be made here (no bundle built, no Chromium, ...)."""
+@dataclass(frozen=True)
+class Request:
+    """The keywords that every export takes: what to analyse (``text_b``, ``mask``: token
+    positions, ``top_k``: predictions per token) and the initial view (see
+    :func:`exbert.view.view_spec`)."""
 
-    status = 500
+    text_b: str | None = None
+    mask: Sequence[int] = ()
+    top_k: int = DEFAULT_TOP_K
+    layer: int | None = None
+    heads: Sequence[int] | str | None = None
+    weights: Sequence[float] | str | None = None
+    hide_special: bool = True
+    threshold: float = DEFAULT_THRESHOLD
 
 
 def is_analysis(obj: object) -> bool:
@@ -38,14 +48,14 @@ def is_analysis(obj: object) -> bool:
 
 
 def get_model(model_or_name: Model | str | os.PathLike[str]) -> Model:
-    """A loaded model: ``exbert.load(name)`` once per name in this process, or the model."""
+    """A loaded model: ``load(name)`` once per name in this process, or the model itself."""
     if isinstance(model_or_name, str | os.PathLike):
         key = os.fspath(model_or_name)
         with _models_lock:
             if key not in _models:
-                import exbert
+                from exbert.models import load
 
-                _models[key] = exbert.load(key)
+                _models[key] = load(key)
             return _models[key]
     if not (hasattr(model_or_name, "analyze") and hasattr(model_or_name, "info")):
         raise InvalidRequest(
@@ -61,7 +71,7 @@ def get_analysis(
     *,
     text_b: str | None = None,
     mask: Sequence[int] = (),
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
 ) -> Analysis:
     """The analysis to show: the one given, or ``model.analyze(text, ...)``."""
     if is_analysis(model_or_name):
@@ -75,121 +85,22 @@ def get_analysis(
     return model.analyze(text, text_b=text_b, mask=tuple(mask), top_k=top_k)
 
 
-def parse_ints(value: str | Sequence[int] | None, what: str) -> list[int] | None:
-    """``"0,3"`` or ``[0, 3]`` -> ``[0, 3]``; ``None`` or ``""`` -> ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        if not value or value == "all":
-            return None
-        try:
-            return [int(v) for v in value.split(",") if v.strip()]
-        except ValueError:
-            raise InvalidRequest(
-                f"{what}: expected comma-separated integers, got {value!r}"
-            ) from None
-    return [int(v) for v in value]
-
-
-@dataclass
-class ViewSpec:
-    """The view state of the browser app (see frontend/src/state.ts), validated."""
-
-    layer: int = 0
-    heads: list[int] | None = None
-    weights: list[float] | None = None
-    hide_special: bool = True
-    threshold: float = DEFAULT_THRESHOLD
-
-    def to_state(self) -> dict[str, Any]:
-        """As the JavaScript ``ViewState`` (camelCase)."""
-        return {
-            "layer": self.layer,
-            "heads": self.heads,
-            "weights": self.weights,
-            "hideSpecial": self.hide_special,
-            "threshold": self.threshold,
-        }
-
-
-def check_layer(layer: int | None, n_layers: int) -> int:
-    if layer is None:
-        return 0
-    layer = int(layer)
-    if layer < 0:
-        layer += n_layers
-    if not 0 <= layer < n_layers:
-        raise InvalidRequest(
-            f"layer {layer} is out of range: the model has layers 0..{n_layers - 1}",
-            layer=layer, layers=n_layers,
-        )
-    return layer
-
-
-def check_heads(heads: Sequence[int] | str | None, n_heads: int) -> list[int] | None:
-    parsed = parse_ints(heads, "heads")
-    if parsed is None:
-        return None
-    bad = [h for h in parsed if not 0 <= h < n_heads]
-    if bad:
-        raise InvalidRequest(
-            f"head {bad[0]} is out of range: the model has heads 0..{n_heads - 1}",
-            heads=bad, n_heads=n_heads,
-        )
-    out = sorted(set(parsed))
-    if not out:
-        raise InvalidRequest("select at least one head (or None for all)")
-    return out
-
-
-def check_weights(
-    weights: Sequence[float] | None, heads: list[int] | None, n_heads: int
-) -> list[float] | None:
-    if weights is None:
-        return None
-    w = [float(x) for x in weights]
-    n = len(heads) if heads is not None else n_heads
-    if len(w) != n:
-        raise InvalidRequest(f"{len(w)} weights for {n} selected heads", weights=len(w), heads=n)
-    if any(not math.isfinite(x) or x < 0 for x in w):
-        raise InvalidRequest("head weights must be finite and >= 0")
-    return w
-
-
-def check_threshold(threshold: float) -> float:
-    t = float(threshold)
-    if not (0 < t <= 1):
-        raise InvalidRequest(f"threshold must be in (0, 1], not {threshold!r}")
-    return t
-
-
-def view_spec(
-    n_layers: int,
-    n_heads: int,
-    *,
-    layer: int | None = None,
-    heads: Sequence[int] | str | None = None,
-    weights: Sequence[float] | None = None,
-    hide_special: bool = True,
-    threshold: float = DEFAULT_THRESHOLD,
-) -> ViewSpec:
-    hs = check_heads(heads, n_heads)
-    ws = check_weights(weights, hs, n_heads)
-    if ws is not None and hs is None:
-        hs = list(range(n_heads))
-    return ViewSpec(
-        layer=check_layer(layer, n_layers),
-        heads=hs,
-        weights=ws,
-        hide_special=bool(hide_special),
-        threshold=check_threshold(threshold),
+def prepare(model_or_name: Any, text: str | None, request: Request) -> tuple[Analysis, ViewSpec]:
+    """The analysis of ``request`` and its validated view (attentions ``[L, H, T, T]``)."""
+    analysis = get_analysis(
+        model_or_name, text, text_b=request.text_b, mask=request.mask, top_k=request.top_k
     )
+    n_layers, n_heads = int(analysis.attentions.shape[0]), int(analysis.attentions.shape[1])
+    spec = view_spec(
+        n_layers, n_heads, layer=request.layer, heads=request.heads, weights=request.weights,
+        hide_special=request.hide_special, threshold=request.threshold,
+    )
+    return analysis, spec
 
 
 def frame_bytes(analysis: Analysis, layers: Sequence[int] | None = None) -> bytes:
-    """The EXB1 frame of ``analysis`` (all layers, or ``layers``)."""
-    from exbert.server.payload import encode_frame
+    """The EXB1 frame of ``analysis`` (all view layers, or ``layers``)."""
+    from exbert.analysis.frame import encode_frame
 
     return bytes(encode_frame(analysis, layers))
 

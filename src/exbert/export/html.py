@@ -14,14 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from exbert.export._common import (
-    DEFAULT_THRESHOLD,
-    ViewSpec,
-    frame_bytes,
-    get_analysis,
-    static_file,
-    view_spec,
-)
+from exbert.export._common import Request, frame_bytes, prepare, static_file
+from exbert.view import DEFAULT_THRESHOLD, DEFAULT_TOP_K, ViewSpec, check_layer
 
 BUNDLE = ("standalone", "exbert-standalone.js")
 
@@ -95,11 +89,11 @@ def export_html(
     mask: Sequence[int] = (),
     layer: int | None = None,
     heads: Sequence[int] | str | None = None,
-    weights: Sequence[float] | None = None,
+    weights: Sequence[float] | str | None = None,
     hide_special: bool = True,
     threshold: float = DEFAULT_THRESHOLD,
     layers: Sequence[int] | None = None,
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
     title: str | None = None,
     background: str = "white",
     out: str | os.PathLike[str] | None = None,
@@ -108,20 +102,17 @@ def export_html(
     to ``out`` when given.
 
     ``model_or_name``: an ``exbert.Model``, a name/path for ``exbert.load`` or an
-    ``exbert.Analysis``. ``layer`` (0-based, negative from the end), ``heads`` (list or
-    ``"0,3"``; ``None`` = all) and ``weights`` set the initial view. ``layers`` limits the
-    layers stored in the file (default all: the file grows as layers x heads x T^2 x 2 bytes).
+    ``exbert.Analysis``. ``layer`` (view layer, 0-based, negative from the end), ``heads``
+    (list or ``"0,3"``; ``None`` = all) and ``weights`` set the initial view. ``layers`` limits
+    the view layers stored in the file (default all: the file grows as layers x heads x T^2 x 2
+    bytes).
     """
-    analysis = get_analysis(model_or_name, text, text_b=text_b, mask=mask, top_k=top_k)
-    n_layers, n_heads = int(analysis.attentions.shape[0]), int(analysis.attentions.shape[1])
-    spec = view_spec(
-        n_layers, n_heads, layer=layer, heads=heads, weights=weights,
-        hide_special=hide_special, threshold=threshold,
-    )
+    request = Request(text_b=text_b, mask=mask, top_k=top_k, layer=layer, heads=heads,
+                      weights=weights, hide_special=hide_special, threshold=threshold)
+    analysis, spec = prepare(model_or_name, text, request)
     stored = None
     if layers is not None:
-        from exbert.export._common import check_layer
-
+        n_layers = int(analysis.attentions.shape[0])
         stored = sorted({check_layer(x, n_layers) for x in layers} | {spec.layer})
     doc = render_html(
         frame_bytes(analysis, stored), spec, title=title,

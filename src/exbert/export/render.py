@@ -21,14 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from exbert.export._common import (
-    DEFAULT_THRESHOLD,
-    ExportError,
-    frame_bytes,
-    get_analysis,
-    view_spec,
-)
+from exbert.errors import ExportError
+from exbert.export._common import Request, frame_bytes, prepare
 from exbert.export.html import render_html
+from exbert.view import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 
 T = TypeVar("T")
 
@@ -137,28 +133,10 @@ def run_in_page(document: str, script: str, arg: Any = None) -> Any:
         return _in_thread(work)
 
 
-def _page(
-    model_or_name: Any,
-    text: str | None,
-    *,
-    text_b: str | None,
-    mask: Sequence[int],
-    layer: int,
-    heads: Sequence[int] | str | None,
-    weights: Sequence[float] | None,
-    hide_special: bool,
-    threshold: float,
-    top_k: int,
-    background: str,
-    legend: bool,
-) -> str:
-    analysis = get_analysis(model_or_name, text, text_b=text_b, mask=mask, top_k=top_k)
-    n_layers, n_heads = int(analysis.attentions.shape[0]), int(analysis.attentions.shape[1])
-    spec = view_spec(
-        n_layers, n_heads, layer=layer, heads=heads, weights=weights,
-        hide_special=hide_special, threshold=threshold,
-    )
-    # the figure needs only its layer
+def _figure_page(model_or_name: Any, text: str | None, request: Request, *, background: str,
+                 legend: bool) -> str:
+    """The HTML page that draws one figure: only the shown layer is stored."""
+    analysis, spec = prepare(model_or_name, text, request)
     return render_html(
         frame_bytes(analysis, [spec.layer]), spec, background=background, legend=legend
     )
@@ -172,10 +150,10 @@ def export_svg(
     mask: Sequence[int] = (),
     layer: int = 0,
     heads: Sequence[int] | str | None = None,
-    weights: Sequence[float] | None = None,
+    weights: Sequence[float] | str | None = None,
     hide_special: bool = True,
     threshold: float = DEFAULT_THRESHOLD,
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
     background: str = "white",
     legend: bool = True,
     out: str | os.PathLike[str] | None = None,
@@ -184,11 +162,9 @@ def export_svg(
     as an SVG document: one ``<path>`` per drawn edge, tokens as ``<text>``, a title with the
     model, layer and heads, and a legend. ``background``: ``"white"``, ``"transparent"`` or a
     CSS colour. Written to ``out`` when given. Needs Chromium (see :func:`find_chromium`)."""
-    doc = _page(
-        model_or_name, text, text_b=text_b, mask=mask, layer=layer, heads=heads,
-        weights=weights, hide_special=hide_special, threshold=threshold, top_k=top_k,
-        background=background, legend=legend,
-    )
+    request = Request(text_b=text_b, mask=mask, top_k=top_k, layer=layer, heads=heads,
+                      weights=weights, hide_special=hide_special, threshold=threshold)
+    doc = _figure_page(model_or_name, text, request, background=background, legend=legend)
     svg = str(run_in_page(doc, "o => window.exbert.exportSvg(o)", {}))
     if out is not None:
         Path(out).write_text(svg, encoding="utf-8")
@@ -203,10 +179,10 @@ def export_png(
     mask: Sequence[int] = (),
     layer: int = 0,
     heads: Sequence[int] | str | None = None,
-    weights: Sequence[float] | None = None,
+    weights: Sequence[float] | str | None = None,
     hide_special: bool = True,
     threshold: float = DEFAULT_THRESHOLD,
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
     background: str = "white",
     legend: bool = True,
     scale: float = 2,
@@ -216,11 +192,9 @@ def export_png(
     its size (2 = twice the pixels in each direction) and encoded as PNG."""
     if not (0 < scale <= 8):
         raise ExportError(f"scale must be in (0, 8], not {scale!r}")
-    doc = _page(
-        model_or_name, text, text_b=text_b, mask=mask, layer=layer, heads=heads,
-        weights=weights, hide_special=hide_special, threshold=threshold, top_k=top_k,
-        background=background, legend=legend,
-    )
+    request = Request(text_b=text_b, mask=mask, top_k=top_k, layer=layer, heads=heads,
+                      weights=weights, hide_special=hide_special, threshold=threshold)
+    doc = _figure_page(model_or_name, text, request, background=background, legend=legend)
     url = str(run_in_page(doc, "o => window.exbert.exportPng(o)", {"scale": scale}))
     prefix = "data:image/png;base64,"
     if not url.startswith(prefix):

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from exbert.errors import ExbertError, ModelLoadError, UnknownModel, UnsafeModel
-from exbert.models.model import DEFAULT_MAX_TOKENS, Kind, Model, ModelInfo
+from exbert.info import DEFAULT_MAX_TOKENS, Kind, ModelInfo
+from exbert.models.model import Model
 from exbert.models.registry import SHIPPED
 
 if TYPE_CHECKING:

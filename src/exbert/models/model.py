@@ -1,52 +1,20 @@
-"""The loaded model and its description."""
+"""The loaded model: its torch module, fast tokenizer and :class:`~exbert.info.ModelInfo`."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from exbert.info import ModelInfo
+from exbert.view import DEFAULT_TOP_K
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from exbert.analysis import Analysis
-
-Kind = Literal["bidirectional", "autoregressive"]
-
-DEFAULT_MAX_TOKENS = 512
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a model is: its shape, its vocabulary and what it can do.
-
-    ``max_tokens`` is the effective limit of one analysis: the smaller of the model's positions
-    and the memory cap (attention is ``layers x heads x T^2`` floats).
-    """
-
-    name: str
-    kind: Kind
-    architecture: str
-    model_type: str
-    layers: int
-    heads: int
-    kv_heads: int
-    hidden_size: int
-    head_dim: int
-    vocab_size: int
-    max_positions: int
-    max_tokens: int
-    special_tokens: tuple[str, ...]
-    has_lm_head: bool
-    mask_token: str | None
-    source: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["special_tokens"] = list(self.special_tokens)
-        return d
 
 
 @dataclass
@@ -76,7 +44,7 @@ class Model:
         *,
         text_b: str | None = None,
         mask: Sequence[int] = (),
-        top_k: int = 5,
+        top_k: int = DEFAULT_TOP_K,
         attention_dtype: Literal["float32", "float16"] = "float32",
     ) -> Analysis:
         """Run the model on ``text`` (and ``text_b``): tokens, attentions, hidden states,

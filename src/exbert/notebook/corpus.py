@@ -1,10 +1,9 @@
 """Corpus search from the notebook widget: the corpus tokens whose contextual representation is
 nearest to a token of the widget's analysis (exBERT's search), through :mod:`exbert.search`.
 
-Layers: the widget's ``layer`` l is attention block l (0-based), as in the browser app. The
-search uses that block's output (``by="embedding"``: ``hidden_states[l + 1]``) or its per-head
-contexts (``by="context"``), i.e. layer ``l + 1`` in exbert.search's convention (0 = the
-embeddings)."""
+Layers: the widget's ``layer`` is a view layer (0-based), as in the browser app; the search
+runs at the block it shows, :func:`exbert.view.view_layer_to_block` (``by="embedding"``: that
+block's output; ``by="context"``: its per-head contexts)."""
 
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from exbert.errors import ExbertError, InvalidRequest
+from exbert.view import DEFAULT_K_SHOWN, check_layer, view_layer_to_block
 
 if TYPE_CHECKING:
     from exbert.models import Model
@@ -46,7 +46,7 @@ def search(
     layer: int,
     by: str = "embedding",
     heads: Sequence[int] | None = None,
-    k: int = 10,
+    k: int = DEFAULT_K_SHOWN,
     filters: Any = None,
 ) -> Any:
     """Search the widget's corpus with token ``token`` of its analysis at view layer ``layer``;
@@ -58,7 +58,8 @@ def search(
         raise ExbertError("the widget has no model or analysis to search with")
     from exbert.search import search as run
 
-    result = run(widget.model, widget.corpus, widget.analysis, int(token), int(layer) + 1,
+    block = view_layer_to_block(check_layer(layer, widget.n_layers))
+    result = run(widget.model, widget.corpus, widget.analysis, int(token), block,
                  by=by, heads=heads, k=k, filters=filters,  # type: ignore[arg-type]
                  special_attention=not widget.hide_special)
     data = result.to_dict()

@@ -20,31 +20,31 @@ Python holds the model and the analysis; the browser holds the view. Synced trai
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anywidget
 import traitlets
 
 from exbert.errors import ExbertError
-from exbert.export._common import (
+from exbert.export._common import STATIC, frame_bytes, get_analysis, get_model, is_analysis
+from exbert.notebook.actions import ViewActions
+from exbert.view import (
     DEFAULT_THRESHOLD,
-    STATIC,
+    DEFAULT_TOP_K,
     check_heads,
     check_layer,
     check_threshold,
     check_weights,
-    frame_bytes,
-    get_analysis,
-    get_model,
-    is_analysis,
+    view_spec,
 )
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis
     from exbert.models import Model
+
+T = TypeVar("T")
 
 WIDGET_JS = STATIC / "widget" / "widget.js"
 #: Above this many bytes of float16 attention the widget holds one layer at a time.
@@ -62,7 +62,15 @@ def _esm() -> Path | str:
     return WIDGET_JS if WIDGET_JS.is_file() else _NOT_BUILT
 
 
-class ExbertWidget(anywidget.AnyWidget):  # type: ignore[misc]
+def _checked(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``check(*args, **kwargs)``, its ExbertError as the TraitError that traitlets reports."""
+    try:
+        return check(*args, **kwargs)
+    except ExbertError as exc:
+        raise traitlets.TraitError(exc.message) from exc
+
+
+class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
     """The browser app's attention view in a notebook (see the module docstring)."""
 
     _esm = _esm()
@@ -93,7 +101,7 @@ class ExbertWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self.model: Model | None = None
         self.analysis: Analysis | None = None
         self.corpus: Any = None
-        self.top_k = 5
+        self.top_k = DEFAULT_TOP_K
         #: The last files saved with the view's SVG/PNG buttons: {"svg": bytes, "png": bytes}.
         self.exports: dict[str, bytes] = {}
         self.export_name = ""
@@ -117,7 +125,7 @@ class ExbertWidget(anywidget.AnyWidget):  # type: ignore[misc]
         weights: Sequence[float] | None = None,
         hide_special: bool = True,
         threshold: float = DEFAULT_THRESHOLD,
-        top_k: int = 5,
+        top_k: int = DEFAULT_TOP_K,
         corpus: Any = None,
     ) -> ExbertWidget:
         """Analyse ``text`` with the model (or take the given Analysis) and build the widget."""
@@ -143,13 +151,13 @@ class ExbertWidget(anywidget.AnyWidget):  # type: ignore[misc]
             w.n_layers = n_layers
             w.n_heads = n_heads
             w.mask_token = info.mask_token if info is not None else None
-            hs = check_heads(heads, n_heads)
-            ws = check_weights(weights, hs, n_heads)
-            w.layer = check_layer(layer, n_layers)
-            w.heads = hs if hs is not None or ws is None else list(range(n_heads))  # type: ignore[assignment]
-            w.weights = ws  # type: ignore[assignment]
-            w.hide_special = bool(hide_special)
-            w.threshold = check_threshold(threshold)
+            spec = view_spec(n_layers, n_heads, layer=layer, heads=heads, weights=weights,
+                             hide_special=hide_special, threshold=threshold)
+            w.layer = spec.layer
+            w.heads = spec.heads  # type: ignore[assignment]
+            w.weights = spec.weights  # type: ignore[assignment]
+            w.hide_special = spec.hide_special
+            w.threshold = spec.threshold
         return w
 
     # --- analysis ----------------------------------------------------------------------------
@@ -162,9 +170,8 @@ class ExbertWidget(anywidget.AnyWidget):  # type: ignore[misc]
             )
         self.busy = True
         try:
-            return self.model.analyze(text, text_b=text_b, mask=tuple(mask), top_k=self.top_k)
-        except ExbertError as exc:
-            raise traitlets.TraitError(exc.message) from exc
+            return _checked(self.model.analyze, text, text_b=text_b, mask=tuple(mask),
+                            top_k=self.top_k)
         finally:
             self.busy = False
 
@@ -224,20 +231,14 @@ class ExbertWidget(anywidget.AnyWidget):  # type: ignore[misc]
     def _valid_layer(self, proposal: Any) -> int:
         if not self.n_layers:
             return int(proposal["value"])
-        try:
-            return check_layer(proposal["value"], self.n_layers)
-        except ExbertError as exc:
-            raise traitlets.TraitError(exc.message) from exc
+        return _checked(check_layer, proposal["value"], self.n_layers)
 
     @traitlets.validate("heads")
     def _valid_heads(self, proposal: Any) -> list[int] | None:
         value = proposal["value"]
         if value is None or not self.n_heads:
             return value if value is None else sorted(set(value))
-        try:
-            return check_heads(value, self.n_heads)
-        except ExbertError as exc:
-            raise traitlets.TraitError(exc.message) from exc
+        return _checked(check_heads, value, self.n_heads)
 
     @traitlets.observe("heads")
     def _heads_changed(self, change: Any) -> None:
@@ -251,10 +252,7 @@ class ExbertWidget(anywidget.AnyWidget):  # type: ignore[misc]
         value: list[float] | None = proposal["value"]
         if value is None or not self.n_heads:
             return value
-        try:
-            return check_weights(value, self.heads, self.n_heads)
-        except ExbertError as exc:
-            raise traitlets.TraitError(exc.message) from exc
+        return _checked(check_weights, value, self.heads, self.n_heads)
 
     @traitlets.observe("weights")
     def _weights_changed(self, change: Any) -> None:
@@ -263,10 +261,7 @@ class ExbertWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     @traitlets.validate("threshold")
     def _valid_threshold(self, proposal: Any) -> float:
-        try:
-            return check_threshold(proposal["value"])
-        except ExbertError as exc:
-            raise traitlets.TraitError(exc.message) from exc
+        return _checked(check_threshold, proposal["value"])
 
     @traitlets.observe("layer")
     def _layer_changed(self, change: Any) -> None:
@@ -301,65 +296,6 @@ class ExbertWidget(anywidget.AnyWidget):  # type: ignore[misc]
             except (ExbertError, ValueError, TypeError) as exc:
                 self.error = getattr(exc, "message", None) or str(exc)
                 self.search_result = None  # type: ignore[assignment]
-
-    # --- exports of the current view ---------------------------------------------------------
-
-    def _view(self) -> dict[str, Any]:
-        return {
-            "layer": self.layer,
-            "heads": self.heads,
-            "weights": self.weights,
-            "hide_special": self.hide_special,
-            "threshold": self.threshold,
-        }
-
-    def _require_analysis(self) -> Analysis:
-        if self.analysis is None:
-            raise ExbertError("the widget has no analysis yet")
-        return self.analysis
-
-    def export_html(self, out: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
-        """The current view as a self-contained HTML file (see ``exbert.export_html``)."""
-        from exbert.export import export_html
-
-        return export_html(self._require_analysis(), out=out, **{**self._view(), **kwargs})
-
-    def export_svg(self, out: str | os.PathLike[str] | None = None, **kwargs: Any) -> str:
-        """The current view as SVG, drawn by the same JavaScript in headless Chromium."""
-        from exbert.export import export_svg
-
-        return export_svg(self._require_analysis(), out=out, **{**self._view(), **kwargs})
-
-    def export_png(
-        self, out: str | os.PathLike[str] | None = None, *, scale: float = 2, **kwargs: Any
-    ) -> bytes:
-        """The current view as PNG (``scale`` x the SVG's size)."""
-        from exbert.export import export_png
-
-        return export_png(
-            self._require_analysis(), out=out, scale=scale, **{**self._view(), **kwargs}
-        )
-
-    # --- corpus search -----------------------------------------------------------------------
-
-    def search(
-        self,
-        token: int,
-        *,
-        layer: int | None = None,
-        by: str = "embedding",
-        heads: Sequence[int] | None = None,
-        k: int = 10,
-        filters: Any = None,
-    ) -> Any:
-        """The corpus tokens nearest to token ``token`` of this analysis at view ``layer``
-        (default the shown one): ``by="embedding"`` (the layer's output) or ``"context"``
-        (per-head contexts of ``heads``, default all). Returns exbert.search's SearchResult
-        and shows it under the view (``search_result``)."""
-        from exbert.notebook.corpus import search
-
-        return search(self, token, layer=self.layer if layer is None else layer, by=by,
-                      heads=heads, k=k, filters=filters)
 
     def __repr__(self) -> str:
         heads = "all" if self.heads is None else ",".join(map(str, self.heads))

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from exbert.errors import InvalidRequest
-from exbert.search.corpus import Corpus, open_corpus
+from exbert.search.corpus import Corpus
 from exbert.search.filters import parse_filters
 from exbert.search.heads import HeadRanking
 from exbert.search.results import CorpusToken, Match, MaxAttention, SearchResult, Summary
+from exbert.search.serving import open_for_server
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis
@@ -35,7 +36,7 @@ __all__ = [
     "MaxAttention",
     "SearchResult",
     "Summary",
-    "open_corpus",
+    "open_for_server",
     "parse_filters",
     "search",
 ]
@@ -72,6 +73,8 @@ def search(
     if analysis.model != model.info.name:
         raise InvalidRequest(
             f"the analysis is of {analysis.model!r}, not of {model.info.name!r}")
+    options = {"exact": exact, "include_special": include_special, "window": window,
+               "special_attention": special_attention}
     n = analysis.n_tokens
     if not isinstance(token_index, int) or isinstance(token_index, bool) or not (
             0 <= token_index < n):
@@ -82,14 +85,12 @@ def search(
             raise InvalidRequest(f"embedding layer must be between 0 and {n_layers}",
                                  layer=layer)
         vector = analysis.hidden_states[layer, token_index]
-        return corpus.search_embedding(vector, layer, k, filters, heads=heads, exact=exact,
-                                       include_special=include_special, window=window,
-                                       model=model, special_attention=special_attention)
+        return corpus.search_embedding(vector, layer, k, filters, heads=heads, model=model,
+                                       **options)
     if by == "context":
         if not isinstance(layer, int) or not 1 <= layer <= n_layers:
             raise InvalidRequest(f"context layer must be between 1 and {n_layers}", layer=layer)
         contexts = analysis.contexts[layer - 1, token_index]
-        return corpus.search_context(contexts, layer, heads, k, filters, exact=exact,
-                                     include_special=include_special, window=window,
-                                     model=model, special_attention=special_attention)
+        return corpus.search_context(contexts, layer, heads, k, filters, model=model,
+                                     **options)
     raise InvalidRequest(f"by must be 'embedding' or 'context', not {by!r}")

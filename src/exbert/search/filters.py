@@ -9,11 +9,19 @@ Special tokens and tokens without a word never match a label filter.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from exbert.corpus.layout import FLAG_PUNCT, FLAG_STOP
 from exbert.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from exbert.search.tables import CorpusTables
 
 LABEL_FIELDS = ("pos", "tag", "dep", "ent_type", "ent_iob", "lemma")
 BOOL_FIELDS = ("is_stop", "is_punct")
@@ -96,3 +104,74 @@ def parse_filters(filters: Any) -> list[Condition]:
     if len(set(fields)) != len(fields):
         raise InvalidRequest("each filter field may appear once (list alternatives: pos=NOUN,VERB)")
     return sorted(conditions, key=lambda c: c.field)
+
+
+_FLAG_BITS = {"is_stop": FLAG_STOP, "is_punct": FLAG_PUNCT}
+
+
+class FilterMasks:
+    """Boolean masks [n_tokens] of the corpus tokens a result may be, for parsed conditions;
+    the most recent ones are kept (a user refines a search with the same filters)."""
+
+    KEEP = 16
+
+    def __init__(self, tables: CorpusTables) -> None:
+        self._tables = tables
+        self._lock = threading.Lock()
+        self._masks: OrderedDict[tuple[Any, ...], np.ndarray | None] = OrderedDict()
+
+    def mask(self, conditions: list[Condition], include_special: bool) -> np.ndarray | None:
+        """The mask of ``conditions`` (None when every token may match). Special tokens are
+        excluded unless ``include_special``."""
+        key = (tuple(conditions), include_special)
+        with self._lock:
+            if key in self._masks:
+                self._masks.move_to_end(key)
+                return self._masks[key]
+        mask = self._compute(conditions, include_special)
+        with self._lock:
+            self._masks[key] = mask
+            while len(self._masks) > self.KEEP:
+                self._masks.popitem(last=False)
+        return mask
+
+    def _compute(self, conditions: list[Condition], include_special: bool
+                 ) -> np.ndarray | None:
+        import numpy as np
+
+        t = self._tables
+        mask: np.ndarray | None = None
+        if not include_special and t.has_special:
+            mask = ~np.asarray(t.tokens["special"], dtype=bool)
+        for c in conditions:
+            sel, has = self._select(c)
+            sel = (~sel if c.negate else sel) & has
+            mask = sel if mask is None else mask & sel
+        return mask
+
+    def _select(self, c: Condition) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens whose word has one of ``c.values``, tokens that have a word)."""
+        import numpy as np
+
+        t = self._tables
+        if c.field in BOOL_FIELDS:
+            flags = t.labels_of_tokens("flags")
+            state = (flags & _FLAG_BITS[c.field]) != 0
+            sel = np.zeros(len(flags), dtype=bool)
+            for v in c.values:
+                sel |= state == (v == "true")
+            return sel, flags >= 0
+        table = t.labels[c.field]
+        index = {v: i for i, v in enumerate(table)}
+        unknown = [v for v in c.values if v not in index]
+        if unknown and len(unknown) == len(c.values) and not c.negate:
+            known = ", ".join(repr(v) for v in table[:40])
+            more = " ..." if len(table) > 40 else ""
+            raise InvalidRequest(
+                f"no token in this corpus has {c.field} {', '.join(unknown)}; "
+                f"known values: {known}{more}",
+                field=c.field, values=list(c.values),
+            )
+        ids = np.array([index[v] for v in c.values if v in index], dtype=np.int64)
+        labels = t.labels_of_tokens(c.field)
+        return np.isin(labels, ids), labels >= 0

@@ -1,120 +1,14 @@
-"""Head discovery: how often each head's strongest attention lands on a linguistic relation.
-
-For every stored attention layer l and head h, over all corpus tokens i that have the
-relation (the *eligible* tokens), count the tokens whose argmax attention (row i of head h,
-among the sentence's non-special tokens, as stored) lands on a token j with:
-
-- ``dep_head``: j belongs to the syntactic head word of i's word (i's word is not a root);
-- ``prev_token``: j = i - 1 (i is not the first token, and not a special token);
-- ``next_token``: j = i + 1 (bidirectional models only);
-- ``same_entity``: j != i and j belongs to the same named entity as i (entities of at least
-  two model tokens);
-- ``self``: j = i (every non-special token is eligible).
-
-The score of a head is ``count / eligible`` (a fraction in [0, 1]); heads are ranked by it.
-Computed once at build time from the stored per-head argmaxes (``heads.json``).
-"""
+"""Head discovery, the read side: the head counts of a corpus (``heads.json``, computed at
+build time by :func:`exbert.corpus.head_counts.head_counts`, which defines the relations) as
+scores and rankings. The score of a head for a relation is ``count / eligible`` (a fraction
+in [0, 1]); heads are ranked by it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import numpy as np
-
-RELATIONS = ("dep_head", "prev_token", "next_token", "same_entity", "self")
-
-DESCRIPTIONS = {
-    "dep_head": "the token's syntactic head word (dependency parse)",
-    "prev_token": "the previous token",
-    "next_token": "the next token",
-    "same_entity": "another token of the same named entity",
-    "self": "the token itself",
-}
-
-
-def head_counts(sentences: np.ndarray, tokens: np.ndarray, words: np.ndarray,
-                attn: dict[int, np.ndarray], n_heads: int, *,
-                causal: bool = False) -> dict[str, Any]:
-    """Counts per relation as [layers][heads] lists, plus the eligible counts.
-
-    ``causal``: a token only sees itself and the tokens before it, so only the relations it
-    can attend to count: its head word must start at or before it, another token of its
-    entity must come before it, and ``next_token`` is left out."""
-    import numpy as np
-
-    n = len(tokens)
-    sent = tokens["sentence"].astype(np.int64)
-    pos = tokens["position"].astype(np.int64)
-    word = tokens["word"].astype(np.int64)
-    special = tokens["special"].astype(bool)
-    n_tok_sent = sentences["n_tokens"].astype(np.int64)[sent] if n else np.zeros(0, np.int64)
-    token_start = sentences["token_start"].astype(np.int64)[sent] if n else np.zeros(0,
-                                                                                    np.int64)
-    word_start = sentences["word_start"].astype(np.int64)[sent] if n else np.zeros(0, np.int64)
-    has_word = word >= 0
-    safe_word = np.where(has_word, word, 0)
-    w_index = words["index"].astype(np.int64)[safe_word] if len(words) else safe_word
-    w_head = words["head"].astype(np.int64)[safe_word] if len(words) else safe_word
-    head_word = np.where(has_word & (w_head != w_index), word_start + w_head, -1)
-    ent = words["ent_span"].astype(np.int64)[safe_word] if len(words) else safe_word
-    ent = np.where(has_word, ent, -1)
-    # entities with at least two model tokens
-    ent_key = np.where(ent >= 0, sent * 65536 + ent, -1)
-    keys, counts = np.unique(ent_key[ent_key >= 0], return_counts=True)
-    multi = np.isin(ent_key, keys[counts >= 2]) & (ent_key >= 0)
-    dep_ok = head_word >= 0
-    if causal and len(words):
-        head_first = words["first_token"].astype(np.int64)[np.maximum(head_word, 0)]
-        dep_ok &= (head_first >= 0) & (head_first <= pos)
-        # the first token of an entity has no earlier token of it to attend to
-        first_of_entity = np.zeros(n, dtype=bool)
-        if multi.any():
-            idx = np.flatnonzero(multi)
-            _, first = np.unique(ent_key[idx], return_index=True)
-            first_of_entity[idx[first]] = True
-        multi &= ~first_of_entity
-
-    eligible = {
-        "dep_head": dep_ok,
-        "prev_token": (~special) & (pos >= 1),
-        "next_token": (~special) & (pos + 1 < n_tok_sent),
-        "same_entity": multi,
-        "self": ~special,
-    }
-    relations = [r for r in RELATIONS if not (causal and r == "next_token")]
-    eligible = {r: eligible[r] for r in relations}
-    out: dict[str, Any] = {
-        "relations": relations,
-        "descriptions": DESCRIPTIONS,
-        "layers": sorted(attn),
-        "heads": n_heads,
-        "eligible": {r: int(m.sum()) for r, m in eligible.items()},
-        "counts": {r: [] for r in relations},
-    }
-    for layer in sorted(attn):
-        a = np.asarray(attn[layer])
-        rows: dict[str, list[int]] = {r: [] for r in relations}
-        for h in range(n_heads):
-            target = a[:, h].astype(np.int64)  # position inside the sentence; -1: none
-            glob = token_start + target
-            tword = word[np.clip(glob, 0, max(n - 1, 0))] if n else glob
-            found = target >= 0
-            hits = {
-                "dep_head": eligible["dep_head"] & found & (tword == head_word),
-                "prev_token": eligible["prev_token"] & (target == pos - 1),
-                "same_entity": eligible["same_entity"] & found & (target != pos)
-                & (ent_key[np.clip(glob, 0, max(n - 1, 0))] == ent_key),
-                "self": eligible["self"] & (target == pos),
-            }
-            if "next_token" in eligible:
-                hits["next_token"] = eligible["next_token"] & (target == pos + 1)
-            for r in relations:
-                rows[r].append(int(hits[r].sum()))
-        for r in relations:
-            out["counts"][r].append(rows[r])
-    return out
+from exbert.corpus.head_counts import DESCRIPTIONS
 
 
 @dataclass(frozen=True)

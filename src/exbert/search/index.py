@@ -1,4 +1,5 @@
-"""FAISS indexes over the stored int8 codes.
+"""FAISS indexes over the stored int8 codes, the read side (the files are written by
+:mod:`exbert.corpus.faiss_files`).
 
 Exact search: each (kind, layer) is stored as FAISS ``IndexScalarQuantizer(QT_8bit_uniform)``
 files of at most ``CHUNK_VECTORS`` vectors. The files are the one stored copy of the vectors:
@@ -8,15 +9,13 @@ parallelises over queries, not over one query's database). The scan decodes ``co
 and computes float inner products: it returns exactly what a brute-force numpy search over
 the decoded stored vectors returns (``tests/integration/test_corpus_search.py``).
 
-Approximate search (optional, ``build(..., approximate=True)``): an ``IndexIVFPQ`` per
-(kind, layer) over the same vectors (``PQ`` with one byte per 8 dimensions, so about 1/8 of
-the codes' size plus 8-byte ids), whose candidates (``rerank`` times k) are re-scored
+Approximate search (optional, ``build(..., approximate=True)``): an IVF index per
+(kind, layer) over the same vectors, whose candidates (``rerank`` times k) are re-scored
 exactly from the int8 codes.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Sequence
@@ -38,30 +37,6 @@ def _pool() -> ThreadPoolExecutor:
             _POOL.append(ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
                                             thread_name_prefix="exbert-search"))
         return _POOL[0]
-
-
-def make_sq(dim: int, step: float) -> Any:
-    """An empty exact index whose decoding is ``(uint8 - 128) * step``."""
-    import faiss
-    import numpy as np
-
-    index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit_uniform,
-                                       faiss.METRIC_INNER_PRODUCT)
-    trained = np.array([-128.5 * step, 255.0 * step], dtype=np.float32)
-    faiss.copy_array_to_vector(trained, index.sq.trained)
-    index.is_trained = True
-    return index
-
-
-def serialize_codes(codes: np.ndarray, step: float) -> memoryview:
-    """The FAISS file bytes of an exact index holding ``codes`` (uint8 [n, dim])."""
-    import faiss
-    import numpy as np
-
-    index = make_sq(int(codes.shape[1]), step)
-    if len(codes):
-        index.add_sa_codes(codes)
-    return np.asarray(faiss.serialize_index(index)).data
 
 
 def codes_view(path: Path, n: int, dim: int) -> np.ndarray:
@@ -168,50 +143,6 @@ class ExactIndex:
 
     def all_codes(self) -> list[np.ndarray]:
         return list(self._codes)
-
-
-SMALL_IVF = 20_000  # below this many vectors the approximate index is IVF-Flat
-
-
-def ivf_shape(n: int, dim: int) -> tuple[int, int]:
-    """(nlist, PQ sub-quantizers; 0 = no PQ) for n vectors of width dim."""
-    if n < SMALL_IVF:
-        return max(1, min(256, n // 64)), 0
-    nlist = 1 << max(4, min(16, round(math.log2(4 * math.sqrt(n)))))
-    m = dim // 8 if dim % 8 == 0 else dim // 4 if dim % 4 == 0 else dim
-    return nlist, m
-
-
-def build_ivf(parts: Sequence[np.ndarray], n: int, dim: int, step: float,
-              *, seed: int = 1234) -> memoryview:
-    """An IVF-PQ index (IVF-Flat for small corpora) over the decoded codes of ``parts``
-    (uint8 arrays, concatenated)."""
-    import faiss
-    import numpy as np
-
-    nlist, m = ivf_shape(n, dim)
-    quantizer = faiss.IndexFlatIP(dim)
-    index: Any
-    if m:
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-    else:
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    index.cp.seed = seed
-    n_train = min(n, max(40 * nlist, 20_000), 200_000)
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(n, size=n_train, replace=False))
-    offsets = np.cumsum([0] + [len(p) for p in parts])
-    sample = np.empty((n_train, dim), dtype=np.float32)
-    for j, p in enumerate(parts):
-        sel = chosen[(chosen >= offsets[j]) & (chosen < offsets[j + 1])]
-        rows = np.searchsorted(chosen, sel)
-        sample[rows] = (np.asarray(p[sel - offsets[j]], dtype=np.float32) - 128.0) * step
-    index.train(sample)
-    for p in parts:
-        for s in range(0, len(p), 65536):
-            block = (np.asarray(p[s : s + 65536], dtype=np.float32) - 128.0) * np.float32(step)
-            index.add(block)
-    return np.asarray(faiss.serialize_index(index)).data
 
 
 class ApproxIndex:

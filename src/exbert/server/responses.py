@@ -1,4 +1,4 @@
-"""A JSON response serialised by orjson (numpy-aware, ~10x faster than the standard library)."""
+"""A JSON response serialised by orjson (numpy-aware, much faster than the standard library)."""
 
 from __future__ import annotations
 

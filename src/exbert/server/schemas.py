@@ -1,13 +1,19 @@
-"""Request and response bodies; the OpenAPI schema is generated from these."""
+"""Request and response bodies; the OpenAPI schema (``docs/openapi.json``, see
+:mod:`exbert.server.openapi`) is generated from these, and the frontend's types from it.
+Limits come from :mod:`exbert.view`, shapes shared with the library from their one source
+(``ModelInfo`` from :class:`exbert.info.ModelInfo`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import fields
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from exbert.info import ModelInfo
+from exbert.view import DEFAULT_K, DEFAULT_TOP_K, DEFAULT_WINDOW, MAX_K, MAX_TOP_K, MAX_WINDOW
 
 MAX_TEXT_CHARS = 20_000
-MAX_TOP_K = 50
 
 
 Position = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -17,26 +23,21 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelInfoOut(BaseModel):
-    name: str
-    kind: Literal["bidirectional", "autoregressive"]
-    architecture: str
-    model_type: str
-    layers: int
-    heads: int
-    kv_heads: int
-    hidden_size: int
-    head_dim: int
-    vocab_size: int
-    max_positions: int
-    max_tokens: int
-    special_tokens: list[str]
-    has_lm_head: bool
-    mask_token: str | None
+def _public_model(source: type, name: str) -> type[BaseModel]:
+    """A response model with the public fields of the dataclass ``source`` (fields whose
+    metadata says ``private`` are left out), all required."""
+    hints = get_type_hints(source)
+    public: dict[str, Any] = {f.name: (hints[f.name], ...) for f in fields(source)
+                              if not f.metadata.get("private")}
+    model: type[BaseModel] = create_model(name, __doc__=source.__doc__, **public)
+    return model
+
+
+ModelInfoOut = _public_model(ModelInfo, "ModelInfo")
 
 
 class ModelsOut(BaseModel):
-    models: list[ModelInfoOut]
+    models: list[ModelInfoOut]  # type: ignore[valid-type]  # built by _public_model
 
 
 class HealthOut(BaseModel):
@@ -52,7 +53,7 @@ class AnalyzeIn(Strict):
     text_b: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="second sentence")
     mask: list[Position] = Field(default_factory=list, max_length=512,
                             description="token positions to mask (bidirectional models)")
-    top_k: int = Field(5, ge=0, le=MAX_TOP_K)
+    top_k: int = Field(DEFAULT_TOP_K, ge=0, le=MAX_TOP_K)
     layers: list[Position] | None = Field(
         None, max_length=512, description="layers to include in the attention payload (all)"
     )
@@ -136,12 +137,12 @@ class SearchIn(Strict):
     )
     by: Literal["embedding", "context"] = "embedding"
     heads: list[Annotated[int, Field(ge=0, le=1000)]] | None = Field(None, max_length=1000)
-    k: int = Field(50, ge=1, le=500)
+    k: int = Field(DEFAULT_K, ge=1, le=MAX_K)
     filters: dict[str, str | list[str]] | None = Field(
         None, description='conditions on the matched token, e.g. {"pos": "VERB"}'
     )
     exact: bool = True
-    window: int = Field(2, ge=0, le=8)
+    window: int = Field(DEFAULT_WINDOW, ge=0, le=MAX_WINDOW)
     special_attention: bool = Field(
         False, description="the max-attention summary counts special tokens ([CLS], [SEP], "
         "BOS...); by default it skips them, as the attention view hides them",

@@ -1,0 +1,95 @@
+// The viewer's toolbar: layer (select, previous, next), threshold slider, special-token switch,
+// a hint line and the SVG/PNG export buttons. It changes the store; `sync` shows the store.
+
+import { h } from "../dom";
+import { shapeOf, type State, type Store } from "../store";
+import { layerPatch, stepPatch } from "./selection";
+
+const button = (testid: string, title: string, text: string, cls?: string) =>
+  h("button", { type: "button", class: cls, title, "data-testid": testid }, text);
+
+export class Toolbar {
+  readonly el: HTMLDivElement;
+  private readonly layerSelect: HTMLSelectElement;
+  private readonly threshold: HTMLInputElement;
+  private readonly thresholdValue: HTMLSpanElement;
+  private readonly special: HTMLInputElement;
+  private readonly hint: HTMLDivElement;
+  private readonly exportButtons: HTMLButtonElement[];
+  private hintTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly store: Store<State>,
+    onExport: (kind: "svg" | "png") => void,
+  ) {
+    this.layerSelect = h("select", { "data-testid": "layer-select", title: "Layer (\u2190/\u2192 keys)" });
+    this.layerSelect.addEventListener("change", () => {
+      const s = store.state;
+      const p = layerPatch(s, shapeOf(s).layers, Number(this.layerSelect.value));
+      if (p) store.update(p);
+    });
+    const prev = button("layer-prev", "Previous layer (\u2190)", "\u2039", "icon");
+    prev.addEventListener("click", () => this.step(-1));
+    const next = button("layer-next", "Next layer (\u2192)", "\u203a", "icon");
+    next.addEventListener("click", () => this.step(1));
+    const layerCtl = h(
+      "div",
+      { class: "ctl-group" },
+      h("label", { class: "ctl" }, h("span", { class: "ctl-name" }, "Layer"), this.layerSelect),
+      prev,
+      next,
+    );
+
+    this.threshold = h("input", {
+      type: "range",
+      min: "0.05",
+      max: "1",
+      step: "0.01",
+      "data-testid": "threshold-slider",
+      title: "Each row keeps its strongest edges until this share of its attention is covered",
+    });
+    this.thresholdValue = h("span", { class: "ctl-value" });
+    this.threshold.addEventListener("input", () => store.update({ threshold: Number(this.threshold.value) }));
+    const thLabel = h("label", { class: "ctl" }, h("span", { class: "ctl-name" }, "Threshold"), this.threshold, this.thresholdValue);
+
+    this.special = h("input", { type: "checkbox", "data-testid": "special-toggle" });
+    this.special.addEventListener("change", () => store.update({ hideSpecial: this.special.checked }));
+    const spLabel = h("label", { class: "ctl check" }, this.special, h("span", {}, "Hide special tokens"));
+
+    this.hint = h("div", { class: "hint", "data-testid": "viewer-hint", "aria-live": "polite" });
+    const svgButton = button("export-svg-button", "Download the view as SVG (text as text, with title and legend)", "SVG");
+    svgButton.addEventListener("click", () => onExport("svg"));
+    const pngButton = button("export-png-button", "Download the view as PNG (drawn from the SVG at 2x)", "PNG");
+    pngButton.addEventListener("click", () => onExport("png"));
+    this.exportButtons = [svgButton, pngButton];
+    const exportCtl = h("div", { class: "ctl-group export" }, h("span", { class: "ctl-name" }, "Export"), svgButton, pngButton);
+    this.el = h("div", { class: "toolbar" }, layerCtl, thLabel, spLabel, this.hint, exportCtl);
+  }
+
+  step(delta: number): void {
+    const s = this.store.state;
+    const p = stepPatch(s, shapeOf(s).layers, delta);
+    if (p) this.store.update(p);
+  }
+
+  /** Show the state in the controls. */
+  sync(s: State): void {
+    const n = shapeOf(s).layers;
+    if (this.layerSelect.options.length !== n) {
+      this.layerSelect.replaceChildren(...Array.from({ length: n }, (_, l) => h("option", { value: l }, `${l}`)));
+    }
+    if (n) this.layerSelect.value = String(Math.min(s.layer, n - 1));
+    this.layerSelect.disabled = n === 0;
+    this.threshold.value = String(s.threshold);
+    this.thresholdValue.textContent = `${Math.round(s.threshold * 100)}%`;
+    this.special.checked = s.hideSpecial;
+    for (const b of this.exportButtons) b.disabled = s.analysis === null;
+  }
+
+  /** A short message beside the controls, gone after 4 s. */
+  flashHint(text: string): void {
+    this.hint.textContent = text;
+    if (this.hintTimer) clearTimeout(this.hintTimer);
+    this.hintTimer = setTimeout(() => (this.hint.textContent = ""), 4000);
+  }
+}

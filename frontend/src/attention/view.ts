@@ -1,0 +1,275 @@
+// The attention view: tokens in a left and a right column, attention drawn as cubic curves from
+// each left token i (attending) to right tokens j (attended to). Renders into a given container,
+// reuses its SVG between updates and joins edges by (from, to). No global state.
+//
+// The edges are SVG paths; each token column is HTML inside a <foreignObject>, so that tokens
+// are ordinary HTML elements (text selection, innerText, accessibility) within the one SVG.
+
+import { linkHorizontal, select, type Selection } from "d3";
+import type { Edge } from "./math";
+import type { ModelKind, TokenInfo } from "../api/types";
+
+export type Side = "left" | "right";
+export interface Focus {
+  side: Side;
+  index: number;
+}
+
+export interface AttentionViewData {
+  tokens: readonly TokenInfo[];
+  /** Indices of the tokens to show, in order; the others (hidden special tokens) are hidden. */
+  visible: readonly number[];
+  /** The displayed T x T matrix (after head combination and hiding); used for weight bars. */
+  matrix: ArrayLike<number>;
+  /** The edges to draw (already thresholded). */
+  edges: readonly Edge[];
+  kind: ModelKind;
+  pinned: Focus | null;
+  /** Shown in place of a masked token's text (default "[MASK]"). */
+  maskToken?: string | null;
+}
+
+export interface AttentionViewEvents {
+  /** Pointer entered (focus) or left (null) a token. `anchor` is the token's element. */
+  onHover?(focus: Focus | null, anchor: HTMLElement | null): void;
+  onClick?(focus: Focus): void;
+  onDoubleClick?(focus: Focus): void;
+}
+
+const XHTML = "http://www.w3.org/1999/xhtml";
+const COL_W = 150;
+const GAP = 250;
+const TOP = 30;
+const PAD = 8;
+const RIGHT_X = COL_W + GAP;
+const WIDTH = RIGHT_X + COL_W;
+const BAR_W = 40;
+
+/** The view's geometry (SVG user units), for the SVG exporter (exportSvg.ts). */
+export const GEOMETRY = { COL_W, GAP, TOP, PAD, RIGHT_X, WIDTH, BAR_W } as const;
+
+interface TokenDatum {
+  index: number;
+  side: Side;
+  token: TokenInfo;
+}
+
+/** How a token is shown: leading spaces dropped, whitespace made visible, long ones cut. */
+export function displayToken(text: string, max = 18): string {
+  let t = text.replace(/^[\s\u0120\u2581]+/, "");
+  if (t === "") t = text.length ? "\u2423" : "\u2205";
+  t = t.replace(/\n/g, "\u23ce").replace(/\t/g, "\u21e5");
+  return t.length > max ? t.slice(0, max - 1) + "\u2026" : t;
+}
+
+const edgeKey = (e: Edge) => `${e.from}-${e.to}`;
+
+type Col = Selection<HTMLDivElement, unknown, null, undefined>;
+
+export class AttentionView {
+  readonly svg: SVGSVGElement;
+  private readonly root: Selection<SVGSVGElement, unknown, null, undefined>;
+  private readonly gEdges: Selection<SVGGElement, unknown, null, undefined>;
+  private readonly foLeft: Selection<SVGForeignObjectElement, unknown, null, undefined>;
+  private readonly foRight: Selection<SVGForeignObjectElement, unknown, null, undefined>;
+  private readonly colLeft: Col;
+  private readonly colRight: Col;
+  private data: AttentionViewData | null = null;
+  private hover: Focus | null = null;
+  private rowY = new Map<number, number>();
+  private layout = "";
+  /** Whether some edge may carry a hover/pinned class (skips a pass over all edges if not). */
+  private edgesMarked = false;
+  private readonly link = linkHorizontal<[[number, number], [number, number]], [number, number]>()
+    .source((d) => d[0])
+    .target((d) => d[1]);
+
+  constructor(
+    container: HTMLElement,
+    private readonly events: AttentionViewEvents = {},
+  ) {
+    const doc = container.ownerDocument;
+    const svg = doc.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("data-testid", "attention-view");
+    svg.setAttribute("class", "attention-view");
+    svg.setAttribute("role", "group");
+    svg.setAttribute("aria-label", "attention between tokens");
+    container.appendChild(svg);
+    this.svg = svg;
+    this.root = select(svg);
+    const heads = this.root.append("g").attr("class", "col-heads");
+    heads.append("text").attr("x", COL_W - 6).attr("y", 14).attr("text-anchor", "end").text("from");
+    heads.append("text").attr("x", RIGHT_X + 6).attr("y", 14).text("to");
+    this.gEdges = this.root.append("g").attr("class", "edges");
+    const column = (side: Side, x: number) => {
+      const fo = this.root.append("foreignObject").attr("x", x).attr("y", TOP).attr("width", COL_W).attr("height", 0);
+      const div = fo.append(() => doc.createElementNS(XHTML, "div") as HTMLDivElement).attr("class", `tok-col ${side}`);
+      return [fo, div] as const;
+    };
+    [this.foLeft, this.colLeft] = column("left", 0);
+    [this.foRight, this.colRight] = column("right", RIGHT_X);
+    this.root.attr("width", WIDTH + 2 * PAD).attr("viewBox", `${-PAD} 0 ${WIDTH + 2 * PAD} ${TOP}`);
+  }
+
+  /** Redraw for new data. Hover state is kept when the hovered token is still shown. */
+  update(data: AttentionViewData): void {
+    this.data = data;
+    const n = data.visible.length;
+    const rowH = Math.max(14, Math.min(24, Math.floor(560 / Math.max(1, n))));
+    const font = Math.min(13, rowH - 3);
+    const height = TOP + n * rowH + PAD;
+    this.root
+      .attr("height", height)
+      .attr("viewBox", `${-PAD} 0 ${WIDTH + 2 * PAD} ${height}`)
+      .style("--token-font", `${font}px`);
+    const layout = `${rowH}:${data.visible.join(",")}`;
+    const layoutChanged = layout !== this.layout;
+    this.layout = layout;
+    this.rowY = new Map();
+    data.visible.forEach((i, k) => this.rowY.set(i, TOP + k * rowH + rowH / 2));
+    if (this.hover && !this.rowY.has(this.hover.index)) this.hover = null;
+
+    this.foLeft.attr("height", n * rowH);
+    this.foRight.attr("height", n * rowH);
+    this.drawTokens(this.colLeft, "left", rowH);
+    this.drawTokens(this.colRight, "right", rowH);
+    this.drawEdges(layoutChanged);
+    this.applyFocus();
+  }
+
+  /** Set the pinned token (or null) without a full redraw. */
+  setPinned(p: Focus | null): void {
+    if (this.data) {
+      this.data = { ...this.data, pinned: p };
+      this.applyFocus();
+    }
+  }
+
+  /** The element of a token (for anchoring a tooltip). */
+  tokenElement(f: Focus): HTMLElement | null {
+    return this.svg.querySelector(`[data-testid="token-${f.side}-${f.index}"]`);
+  }
+
+  private drawTokens(col: Col, side: Side, rowH: number): void {
+    const data = this.data!;
+    const items: TokenDatum[] = data.tokens.map((token, index) => ({ index, side, token }));
+    const rowY = this.rowY;
+    const mask = data.maskToken ?? "[MASK]";
+    const sel = col
+      .selectAll<HTMLDivElement, TokenDatum>("div.token")
+      .data(items, (d) => String(d.index))
+      .join((enter) => {
+        const t = enter.append("xhtml:div").attr("data-testid", (d) => `token-${side}-${d.index}`);
+        t.append("xhtml:span").attr("class", "bar");
+        t.append("xhtml:span").attr("class", "txt");
+        t.append("xhtml:span").attr("class", "orig");
+        t.on("mouseenter", (ev: MouseEvent, d) => this.setHover({ side: d.side, index: d.index }, ev.currentTarget as HTMLElement))
+          .on("mouseleave", () => this.setHover(null, null))
+          .on("click", (_ev, d) => this.events.onClick?.({ side: d.side, index: d.index }))
+          .on("dblclick", (ev: MouseEvent, d) => {
+            ev.preventDefault();
+            this.events.onDoubleClick?.({ side: d.side, index: d.index });
+          });
+        return t;
+      });
+    sel
+      .attr("class", (d) =>
+        [
+          "token",
+          side,
+          d.token.special ? "special" : "",
+          d.token.masked ? "masked" : "",
+          d.token.segment === 1 ? "seg-b" : "",
+        ]
+          .filter(Boolean)
+          .join(" "),
+      )
+      .property("hidden", (d) => !rowY.has(d.index))
+      .attr("title", (d) => `#${d.index} ${JSON.stringify(d.token.text)}${d.token.masked ? " (masked)" : ""}`)
+      .style("top", (d) => (rowY.has(d.index) ? `${rowY.get(d.index)! - TOP - rowH / 2}px` : null))
+      .style("height", `${rowH}px`);
+    sel.select(".txt").text((d) => (d.token.masked ? mask : displayToken(d.token.text)));
+    sel.select(".orig").text((d) => (d.token.masked ? displayToken(d.token.text, 10) : ""));
+  }
+
+  private drawEdges(layoutChanged: boolean): void {
+    const data = this.data!;
+    let max = 0;
+    for (const e of data.edges) if (e.weight > max) max = e.weight;
+    const scale = max > 0 ? 1 / max : 0;
+    const x1 = COL_W + 2;
+    const x2 = RIGHT_X - 2;
+    const rowY = this.rowY;
+    const link = this.link;
+    // A token's edge to itself would be a flat line with an empty bounding box (reported as
+    // invisible by hit-testing tools); half a pixel of slope keeps it a real box.
+    const path = (e: Edge) => link([[x1, rowY.get(e.from)!], [x2, rowY.get(e.to)! + (e.from === e.to ? 0.5 : 0)]]);
+    // Geometry and endpoints only change on enter or when the rows moved; weights always.
+    const sel = this.gEdges
+      .selectAll<SVGPathElement, Edge>("path.edge")
+      .data(data.edges.filter((e) => rowY.has(e.from) && rowY.has(e.to)), edgeKey)
+      .join(
+        (enter) =>
+          enter
+            .append("path")
+            .attr("class", "edge")
+            .attr("data-from", (e) => e.from)
+            .attr("data-to", (e) => e.to)
+            .attr("d", path),
+        (update) => (layoutChanged ? update.attr("d", path) : update),
+      );
+    sel
+      .attr("data-weight", (e) => e.weight.toFixed(4))
+      .attr("stroke-width", (e) => (0.6 + 4.4 * e.weight * scale).toFixed(2))
+      .attr("stroke-opacity", (e) => (0.12 + 0.78 * e.weight * scale).toFixed(3));
+  }
+
+  private setHover(f: Focus | null, anchor: HTMLElement | null): void {
+    this.hover = f;
+    this.applyFocus();
+    this.events.onHover?.(f, anchor);
+  }
+
+  /** Highlight hovered/pinned edges, grey out future tokens, show weight bars. */
+  private applyFocus(): void {
+    const data = this.data;
+    if (!data) return;
+    const hover = this.hover;
+    const pinned = data.pinned;
+    const primary = hover ?? pinned;
+    const match = (f: Focus | null) => (e: Edge) =>
+      f !== null && (f.side === "left" ? e.from === f.index : e.to === f.index);
+    this.root.classed("focused", primary !== null);
+    if (primary !== null || this.edgesMarked) {
+      this.gEdges
+        .selectAll<SVGPathElement, Edge>("path.edge")
+        .classed("hover", match(hover))
+        .classed("pinned", match(pinned));
+      this.edgesMarked = primary !== null;
+    }
+
+    // Weight bars: the focused token's attention to (or from) every shown token, by row max.
+    const T = data.tokens.length;
+    const m = data.matrix;
+    const bars = new Float32Array(T);
+    if (primary) {
+      const at = (k: number) => (primary.side === "left" ? m[primary.index * T + k] : m[k * T + primary.index]);
+      let mx = 0;
+      for (const k of data.visible) mx = Math.max(mx, at(k));
+      if (mx > 0) for (const k of data.visible) bars[k] = at(k) / mx;
+    }
+    const barSide: Side | null = primary ? (primary.side === "left" ? "right" : "left") : null;
+    const causal = data.kind === "autoregressive";
+    const tokens = this.root.selectAll<HTMLDivElement, TokenDatum>("div.token");
+    tokens
+      .classed("hovered", (d) => hover !== null && hover.side === d.side && hover.index === d.index)
+      .classed("pinned", (d) => pinned !== null && pinned.side === d.side && pinned.index === d.index)
+      .classed(
+        "future",
+        (d) => causal && primary !== null && primary.side === "left" && d.side === "right" && d.index > primary.index,
+      );
+    tokens
+      .select<HTMLSpanElement>("span.bar")
+      .style("width", (d) => (d.side === barSide && bars[d.index] > 0 ? `${(bars[d.index] * BAR_W).toFixed(1)}px` : "0px"));
+  }
+}

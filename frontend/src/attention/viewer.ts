@@ -1,0 +1,178 @@
+// The interactive viewer: toolbar, attention view, head boxes and prediction tooltip for the
+// analysis in the store. It knows nothing of the server or of the URL: it draws the store
+// (analysis, layer, heads, weights, threshold, special switch, pinned token) and changes it on
+// the user's actions; its host (the web app, a notebook widget, a static export) syncs the store
+// with the outside world. Layer and head changes need no request while the layer is in the
+// analysis; otherwise the viewer asks the host for it (onNeedLayer).
+
+import { h } from "../dom";
+import type { State, Store } from "../store";
+import { download, exportFileName, svgToPng } from "./exportFile";
+import { exportContext, exportSvg, type ExportContext, type ExportOptions } from "./exportSvg";
+import { AttentionPanes, sameFocus } from "./panes";
+import { Toolbar } from "./toolbar";
+
+export interface ViewerOptions {
+  /** Double-click on a token of a model that can mask; absent = masking not offered. */
+  onToggleMask?(index: number): void;
+  /** The current layer is not in the analysis. */
+  onNeedLayer?(layer: number): void;
+  /** Called after each repaint with its duration in ms. */
+  onRendered?(ms: number): void;
+  /** Shown on double-click when masking is not offered (default: bidirectional models only). */
+  maskHint?: string;
+  /**
+   * The SVG/PNG buttons were used; the default saves the file through the browser. A host can
+   * replace it (e.g. a notebook that also wants the file in the kernel).
+   */
+  onExport?(kind: "svg" | "png", data: Blob, filename: string): void;
+  /** Options of the SVG/PNG buttons (background, legend) and the PNG scale (default 2). */
+  exportOptions?: ExportOptions & { pngScale?: number };
+}
+
+/** A change of these redraws the view. */
+const DRAWN = ["analysis", "layer", "heads", "weights", "hideSpecial", "threshold", "shape"] as const;
+
+export class Viewer {
+  private readonly toolbar: Toolbar;
+  private readonly panes: AttentionPanes;
+
+  constructor(
+    readonly root: HTMLElement,
+    readonly store: Store<State>,
+    private readonly opts: ViewerOptions = {},
+  ) {
+    root.classList.add("viewer");
+    this.toolbar = new Toolbar(store, (kind) => void this.saveExport(kind));
+    this.panes = new AttentionPanes(root, store, {
+      onNeedLayer: opts.onNeedLayer,
+      onDoubleClick: (i) => this.onDoubleClick(i),
+      hint: (text) => this.toolbar.flashHint(text),
+    });
+    const legend = h(
+      "div",
+      { class: "legend" },
+      "Hover a token to see its attention and predictions \u00b7 click to pin \u00b7 double-click to mask (bidirectional models) \u00b7 \u2190/\u2192 change layer",
+    );
+    root.prepend(this.toolbar.el, this.panes.el, legend);
+    const win = root.ownerDocument.defaultView;
+    if (win) {
+      const onScroll = () => {
+        if (!root.isConnected) win.removeEventListener("scroll", onScroll);
+        else this.panes.followScroll();
+      };
+      win.addEventListener("scroll", onScroll, { passive: true });
+    }
+    store.subscribe((s, prev) => this.onState(s, prev));
+    this.toolbar.sync(store.state);
+    this.panes.showOverlay("Type a sentence above and press Analyze.");
+  }
+
+  get svg(): SVGSVGElement {
+    return this.panes.svg;
+  }
+
+  private onState(s: State, prev: State): void {
+    if (s.analysis !== prev.analysis) {
+      this.panes.analysisChanged(s.analysis?.header.tokens.length === prev.analysis?.header.tokens.length);
+    }
+    if (DRAWN.some((k) => s[k] !== prev[k])) {
+      this.toolbar.sync(s);
+      this.render();
+    } else if (!sameFocus(s.pinned, prev.pinned)) {
+      this.panes.pinChanged(s.pinned);
+    }
+  }
+
+  /** Repaint everything from the store. */
+  render(): void {
+    const t0 = performance.now();
+    if (!this.panes.render()) return;
+    // Force style and layout so that the measured time covers the browser's work too.
+    this.svg.getBoundingClientRect();
+    this.opts.onRendered?.(performance.now() - t0);
+  }
+
+  /** Labels of the current view for the exporter (model, layer, heads, weights, settings). */
+  exportContext(): ExportContext {
+    return exportContext(this.store.state);
+  }
+
+  /** Whether a view is drawn (something to export). */
+  get ready(): boolean {
+    return this.svg.getAttribute("data-ready") === "true";
+  }
+
+  /** The current view as a standalone SVG document (see exportSvg.ts). */
+  exportSvg(opts: ExportOptions = {}): string {
+    if (!this.ready) throw new Error("nothing to export: no view is drawn");
+    return exportSvg(this.svg, this.exportContext(), { ...this.opts.exportOptions, ...opts });
+  }
+
+  /** The current view as PNG, drawn from the SVG at `scale` x (default 2). */
+  exportPng(opts: ExportOptions & { scale?: number } = {}): Promise<Blob> {
+    const scale = opts.scale ?? this.opts.exportOptions?.pngScale ?? 2;
+    return svgToPng(this.exportSvg(opts), scale, this.root.ownerDocument);
+  }
+
+  private async saveExport(kind: "svg" | "png"): Promise<void> {
+    try {
+      const data = kind === "svg" ? new Blob([this.exportSvg()], { type: "image/svg+xml" }) : await this.exportPng();
+      const name = exportFileName(this.store.state.analysis?.header.model ?? "view", this.store.state.layer, kind);
+      if (this.opts.onExport) this.opts.onExport(kind, data, name);
+      else download(data, name, this.root.ownerDocument);
+    } catch (err) {
+      this.toolbar.flashHint(`Export failed: ${(err as Error)?.message ?? err}`);
+    }
+  }
+
+  /** Show a busy overlay over the view (null to remove it). */
+  setLoading(message: string | null): void {
+    if (message) {
+      this.svg.setAttribute("data-ready", "false");
+      this.panes.showOverlay(message, true);
+    } else {
+      this.render();
+    }
+  }
+
+  /** A message in place of the view (used when there is nothing to show). */
+  showMessage(message: string): void {
+    this.panes.showOverlay(message);
+  }
+
+  stepLayer(delta: number): void {
+    this.toolbar.step(delta);
+  }
+
+  /**
+   * The page's arrow keys step the layer, except in text fields, selects and sliders (checkboxes
+   * and buttons do not use them). Returns whether the key was used.
+   */
+  handleKey(ev: KeyboardEvent): boolean {
+    if (ev.key !== "ArrowLeft" && ev.key !== "ArrowRight") return false;
+    if (ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return false;
+    // (inside a shadow root, as in the notebook widget, the event's target is the host)
+    const t = (ev.composedPath()[0] ?? ev.target) as HTMLElement | null;
+    if (t && (t.isContentEditable || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) return false;
+    if (t instanceof HTMLInputElement && !["checkbox", "radio", "button", "submit", "reset"].includes(t.type)) return false;
+    ev.preventDefault();
+    this.stepLayer(ev.key === "ArrowLeft" ? -1 : 1);
+    return true;
+  }
+
+  private onDoubleClick(index: number): void {
+    const a = this.store.state.analysis;
+    if (!a) return;
+    if (a.header.kind !== "bidirectional" || !a.maskToken || !this.opts.onToggleMask) {
+      this.toolbar.flashHint(this.opts.maskHint ?? "Masking works only for bidirectional models (with a mask token).");
+      return;
+    }
+    const tok = a.header.tokens[index];
+    if (tok?.special && !tok.masked) {
+      this.toolbar.flashHint("Special tokens cannot be masked.");
+      return;
+    }
+    this.opts.onToggleMask(index);
+  }
+}

@@ -1,0 +1,110 @@
+// The web app's analyses: POST /api/analyze for a text of the selected model, all layers in one
+// binary frame unless `layers x heads x T x T x 2` bytes would exceed ALL_LAYERS_LIMIT; then the
+// current layer, and the other layers on demand. The result goes into the store.
+
+import { analyze } from "../../api/client";
+import type { AnalyzeRequest, ModelInfo } from "../../api/types";
+import { AttentionLayers } from "../../attention/frame";
+import { payloadBytes } from "../../attention/math";
+import type { Viewer } from "../../attention/viewer";
+import { showAnalysis, type State, type Store } from "../../store";
+
+/** Above this many bytes of float16 attention, layers are fetched one at a time on demand. */
+export const ALL_LAYERS_LIMIT = 32 * 1024 * 1024;
+const TOP_K = 5;
+
+export interface AnalysisInput {
+  text: string;
+  textB: string;
+  mask: number[];
+}
+
+export interface RunnerUi {
+  /** A request for a new analysis started (true) or ended (false). */
+  busy(on: boolean): void;
+  /** A request failed; null: the last one succeeded. */
+  error(err: unknown): void;
+}
+
+export class AnalysisRunner {
+  private controller: AbortController | null = null;
+  private seq = 0;
+  private readonly pendingLayers = new Set<number>();
+
+  constructor(
+    private readonly store: Store<State>,
+    private readonly viewer: Viewer,
+    private readonly ui: RunnerUi,
+  ) {}
+
+  /** Analyse a text with model `m`; all layers at once unless the payload would be too large. */
+  async run(m: ModelInfo, p: AnalysisInput): Promise<void> {
+    this.controller?.abort();
+    const controller = new AbortController();
+    this.controller = controller;
+    const seq = ++this.seq;
+    this.pendingLayers.clear();
+    this.store.update({ text: p.text, textB: p.textB, mask: p.mask });
+    // Rough (generous) token count before the server has tokenised: one per two UTF-8 bytes.
+    // If the guess is low the frame is merely larger than planned; if the real payload turns
+    // out small, the other layers follow in one request (below).
+    const utf8 = new TextEncoder().encode(p.text + p.textB).length;
+    const estT = Math.min(m.max_tokens || 512, Math.ceil(utf8 / 2) + 4);
+    const perLayer = payloadBytes(m.layers, m.heads, estT) > ALL_LAYERS_LIMIT;
+    const req: AnalyzeRequest = {
+      model: m.name,
+      text: p.text,
+      text_b: p.textB ? p.textB : null,
+      mask: p.mask,
+      top_k: TOP_K,
+      layers: perLayer ? [this.store.state.layer] : null,
+    };
+    this.ui.busy(true);
+    this.viewer.setLoading(p.mask.length ? "Analysing with masked tokens\u2026" : "Analysing\u2026");
+    try {
+      const frame = await analyze(req, controller.signal);
+      if (seq !== this.seq) return;
+      const hd = frame.header;
+      const attention = AttentionLayers.of(frame);
+      this.ui.error(null);
+      this.store.update({ mask: hd.mask, ...showAnalysis(this.store.state, { header: hd, attention, maskToken: m.mask_token }) });
+      const missing = attention.missingLayers();
+      if (missing.length && payloadBytes(hd.n_layers, hd.n_heads, hd.tokens.length) <= ALL_LAYERS_LIMIT) {
+        void this.fetchLayers(missing);
+      }
+    } catch (err) {
+      if ((err as Error)?.name === "AbortError" || seq !== this.seq) return;
+      this.ui.error(err);
+      if (this.store.state.analysis) this.viewer.setLoading(null);
+      else this.viewer.showMessage("Nothing to show: the analysis failed (see the error above).");
+    } finally {
+      if (seq === this.seq) this.ui.busy(false);
+    }
+  }
+
+  /** Fetch some layers of the analysis on screen and add them to it. */
+  async fetchLayers(layers: number[]): Promise<void> {
+    const a = this.store.state.analysis;
+    if (!a) return;
+    const want = layers.filter((l) => !a.attention.has(l) && !this.pendingLayers.has(l));
+    if (!want.length) return;
+    want.forEach((l) => this.pendingLayers.add(l));
+    const seq = this.seq;
+    const hd = a.header;
+    try {
+      const frame = await analyze(
+        { model: hd.model, text: hd.text, text_b: hd.text_b, mask: hd.mask, top_k: TOP_K, layers: want },
+        this.controller?.signal,
+      );
+      if (seq !== this.seq) return;
+      a.attention.add(frame.attention);
+      if (want.includes(this.store.state.layer)) this.viewer.render();
+    } catch (err) {
+      if ((err as Error)?.name === "AbortError" || seq !== this.seq) return;
+      this.ui.error(err);
+      this.viewer.showMessage(`Layer ${want.join(", ")} could not be loaded (see the error above).`);
+    } finally {
+      if (seq === this.seq) want.forEach((l) => this.pendingLayers.delete(l));
+    }
+  }
+}

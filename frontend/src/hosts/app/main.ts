@@ -1,0 +1,178 @@
+// The web app (served by `exbert serve` at /): model picker, sentence inputs and errors around
+// the viewer and the corpus panel, all on one store. The URL is read into the store at start and
+// written from it after every change (url.ts); analyses go through analysis.ts.
+
+import "../../style.css";
+import { ApiError, fetchModels, messageOf } from "../../api/client";
+import type { ModelInfo } from "../../api/types";
+import { Viewer } from "../../attention/viewer";
+import { CorpusController } from "../../corpus/controller";
+import { h } from "../../dom";
+import { createStore, fitView, viewOf, type State } from "../../store";
+import { pageRendered } from "../page";
+import { AnalysisRunner, type AnalysisInput } from "./analysis";
+import { readUrl, writeUrl } from "./url";
+
+class App {
+  private readonly store = createStore(readUrl(location.search));
+  private models: ModelInfo[] = [];
+  private readonly modelSelect: HTMLSelectElement;
+  private readonly modelInfo: HTMLSpanElement;
+  private readonly input: HTMLInputElement;
+  private readonly inputB: HTMLInputElement;
+  private readonly button: HTMLButtonElement;
+  private readonly error: HTMLDivElement;
+  private readonly viewer: Viewer;
+  private readonly corpus: CorpusController;
+  private readonly runner: AnalysisRunner;
+
+  constructor(root: HTMLElement) {
+    const store = this.store;
+    this.modelSelect = h(
+      "select",
+      { "data-testid": "model-select", "aria-label": "Model", disabled: true },
+      h("option", { value: "" }, "loading models\u2026"),
+    );
+    this.modelInfo = h("span", { class: "model-info", "data-testid": "model-info" });
+    const header = h(
+      "header",
+      { class: "app-header" },
+      h("div", { class: "brand" }, h("span", { class: "logo" }, "exbert"), h("span", { class: "tagline" }, "explore transformer attention")),
+      h("div", { class: "model-pick" }, h("label", {}, "Model ", this.modelSelect), this.modelInfo),
+    );
+    const sentence = (cls: string, testid: string, placeholder: string, label: string) =>
+      h("input", { type: "text", class: cls, "data-testid": testid, placeholder, "aria-label": label, spellcheck: "false" });
+    this.input = sentence("sentence", "sentence-input", "Type a sentence, e.g. The cat sat on the mat because it was tired.", "Sentence");
+    this.inputB = sentence("sentence-b", "sentence-b-input", "Optional second sentence (pair)", "Second sentence");
+    this.button = h("button", { type: "submit", class: "primary", "data-testid": "analyze-button" }, "Analyze");
+    const form = h("form", { class: "inputs", autocomplete: "off" }, this.input, this.inputB, this.button);
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      void this.analyseFromInputs();
+    });
+    this.error = h("div", { class: "error", "data-testid": "error-message", role: "alert", hidden: true });
+    const viewerRoot = h("main", { class: "viewer-root" });
+    const corpusRoot = h("div", { class: "corpus-root" });
+    root.append(header, form, this.error, viewerRoot, corpusRoot);
+
+    this.viewer = new Viewer(viewerRoot, store, {
+      onToggleMask: (i) => this.toggleMask(i),
+      onNeedLayer: (l) => void this.runner.fetchLayers([l]),
+      onRendered: pageRendered,
+    });
+    this.corpus = new CorpusController(corpusRoot, store);
+    this.runner = new AnalysisRunner(store, this.viewer, {
+      busy: (on) => {
+        if (on) document.body.dataset.ready = "false";
+        this.button.disabled = on;
+        this.button.classList.toggle("busy", on);
+      },
+      error: (err) => this.showError(err),
+    });
+    writeUrl(store);
+    store.subscribe((s, prev) => {
+      if (s.model !== prev.model || s.analysis !== prev.analysis) this.showModelInfo(s);
+    });
+    this.input.value = store.state.text;
+    this.inputB.value = store.state.textB;
+    this.modelSelect.addEventListener("change", () => this.onModelChange());
+    document.addEventListener("keydown", (ev) => this.viewer.handleKey(ev));
+    void this.start();
+  }
+
+  private model(): ModelInfo | undefined {
+    return this.models.find((m) => m.name === this.store.state.model);
+  }
+
+  /** The change that selects model `m`: its name and shape, the view fitted to it. */
+  private selectModel(m: ModelInfo, s: Partial<State> = {}): Partial<State> {
+    const view = fitView(viewOf({ ...this.store.state, ...s }), m.layers, m.heads);
+    return { ...s, ...view, model: m.name, shape: { layers: m.layers, heads: m.heads } };
+  }
+
+  private async start(): Promise<void> {
+    try {
+      this.models = await fetchModels();
+    } catch (err) {
+      this.showError(err);
+      this.modelSelect.replaceChildren(h("option", { value: "" }, "no models"));
+      this.viewer.showMessage("The model list could not be loaded from the server.");
+      void this.corpus.load();
+      return;
+    }
+    if (this.models.length === 0) {
+      this.showError(new ApiError("the server offers no models", "NoModels", 0));
+      this.viewer.showMessage("The server offers no models.");
+      void this.corpus.load();
+      return;
+    }
+    this.modelSelect.replaceChildren(...this.models.map((m) => h("option", { value: m.name }, `${m.name} (${m.kind})`)));
+    this.modelSelect.disabled = false;
+    const m = this.model() ?? this.models[0];
+    this.modelSelect.value = m.name;
+    this.store.update(this.selectModel(m));
+    this.showModelInfo(this.store.state);
+    void this.corpus.load();
+    const { text, textB, mask } = this.store.state;
+    if (text.trim()) void this.run({ text, textB, mask });
+  }
+
+  private onModelChange(): void {
+    const m = this.models.find((x) => x.name === this.modelSelect.value);
+    if (!m) return;
+    this.store.update(this.selectModel(m, { heads: null, weights: null, mask: [], analysis: null, pinned: null }));
+    if (this.input.value.trim()) void this.analyseFromInputs();
+    else this.viewer.showMessage("Type a sentence above and press Analyze.");
+  }
+
+  private showModelInfo(s: State): void {
+    const m = this.model();
+    if (!m) return;
+    const hd = s.analysis?.header;
+    this.modelInfo.textContent = hd
+      ? `${m.kind} \u00b7 ${hd.n_layers} layers \u00d7 ${hd.n_heads} heads \u00b7 ${hd.tokens.length} tokens`
+      : `${m.kind} \u00b7 ${m.layers} layers \u00d7 ${m.heads} heads`;
+  }
+
+  /** Show an error above the view; null hides it. */
+  private showError(err: unknown): void {
+    if (err === null) {
+      this.error.hidden = true;
+      this.error.replaceChildren();
+      delete this.error.dataset.type;
+      return;
+    }
+    this.error.replaceChildren(h("strong", {}, "Error: "), messageOf(err));
+    if (err instanceof ApiError) this.error.dataset.type = err.type;
+    this.error.hidden = false;
+  }
+
+  private async analyseFromInputs(): Promise<void> {
+    const text = this.input.value;
+    const textB = this.inputB.value;
+    if (!text.trim()) {
+      this.showError(new ApiError("the text is empty: type a sentence to analyse", "EmptyText", 0));
+      return;
+    }
+    const s = this.store.state;
+    const sameText = s.analysis !== null && text === s.text && textB === s.textB;
+    await this.run({ text, textB, mask: sameText ? s.mask : [] });
+  }
+
+  private toggleMask(i: number): void {
+    const hd = this.store.state.analysis?.header;
+    if (!hd) return;
+    const mask = new Set(this.store.state.mask);
+    if (mask.has(i)) mask.delete(i);
+    else mask.add(i);
+    void this.run({ text: hd.text, textB: hd.text_b ?? "", mask: [...mask].sort((a, b) => a - b) });
+  }
+
+  private async run(p: AnalysisInput): Promise<void> {
+    const m = this.model();
+    if (m) await this.runner.run(m, p);
+  }
+}
+
+const root = document.getElementById("app");
+if (root) new App(root);

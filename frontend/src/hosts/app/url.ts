@@ -1,0 +1,168 @@
+// The web app's URL: the store's inputs, view and search in the query string, so that a reload
+// (or a shared link) reproduces the same view. `readUrl` reads it into the store once at start;
+// `writeUrl` writes it from the store after every change. Only values that differ from the
+// defaults are written.
+//
+//   model=minilm-l6 & text=... & text_b=... & layer=3 & heads=0,4,7 & w=0.5,0.25,0.25
+//   & mask=2,5 & special=0 & th=0.8
+//   & corpus=holmes-minilm-l6 & sby=context & stok=2 & slayer=4 & sheads=1,3 & color=dep
+//   & rel=prev_token & fpos=NOUN & fdep=nsubj & fent=PERSON
+//
+// sby/stok/slayer/sheads describe the last search (re-run after a reload); slayer is in the
+// search's block numbering (docs/API.md), not the attention view's.
+
+import {
+  DEFAULT_RELATION,
+  DEFAULT_THRESHOLD,
+  defaultSearchState,
+  defaultState,
+  type SearchState,
+  type State,
+  type Store,
+} from "../../store";
+
+const URL_KEYS = ["model", "text", "textB", "layer", "heads", "weights", "mask", "hideSpecial", "threshold"] as const;
+
+/** The part of the state in the query string besides the search. */
+export type UrlState = Pick<State, (typeof URL_KEYS)[number]>;
+
+/** The URL part of a state. */
+export function urlState(s: UrlState): UrlState {
+  return Object.fromEntries(URL_KEYS.map((k) => [k, s[k]])) as UrlState;
+}
+
+function intList(v: string | null): number[] | null {
+  if (v === null || v === "") return null;
+  const out = v.split(",").map((s) => Number(s));
+  if (out.some((n) => !Number.isInteger(n) || n < 0)) return null;
+  return [...new Set(out)].sort((a, b) => a - b);
+}
+
+function numList(v: string | null): number[] | null {
+  if (v === null || v === "") return null;
+  const out = v.split(",").map((s) => Number(s));
+  return out.some((n) => !Number.isFinite(n)) ? null : out;
+}
+
+const params = (query: string) => new URLSearchParams(query.startsWith("?") ? query.slice(1) : query);
+
+/** Encode a state as a query string (without the leading "?"). */
+export function encodeState(s: UrlState): string {
+  const p = new URLSearchParams();
+  if (s.model) p.set("model", s.model);
+  if (s.text) p.set("text", s.text);
+  if (s.textB) p.set("text_b", s.textB);
+  if (s.layer !== 0) p.set("layer", String(s.layer));
+  if (s.heads) p.set("heads", s.heads.join(","));
+  if (s.heads && s.weights) p.set("w", s.weights.map((w) => String(w)).join(","));
+  if (s.mask.length) p.set("mask", s.mask.join(","));
+  if (!s.hideSpecial) p.set("special", "0");
+  if (s.threshold !== DEFAULT_THRESHOLD) p.set("th", String(s.threshold));
+  return p.toString();
+}
+
+/** Decode a query string (with or without "?"); anything malformed falls back to the default. */
+export function decodeState(query: string): UrlState {
+  const p = params(query);
+  const s = urlState(defaultState());
+  s.model = p.get("model") ?? "";
+  s.text = p.get("text") ?? "";
+  s.textB = p.get("text_b") ?? "";
+  const l = Number(p.get("layer") ?? "0");
+  s.layer = Number.isInteger(l) && l >= 0 ? l : 0;
+  const hs = intList(p.get("heads"));
+  s.heads = hs && hs.length ? hs : null;
+  const w = numList(p.get("w"));
+  // Weights are positional: they only make sense with the same (unsorted-input) selection.
+  const rawHeads = (p.get("heads") ?? "").split(",").map(Number);
+  const headsAsWritten = s.heads !== null && rawHeads.every((x, k) => x === s.heads![k]);
+  s.weights = s.heads && w && headsAsWritten && w.length === s.heads.length ? w : null;
+  s.mask = intList(p.get("mask")) ?? [];
+  s.hideSpecial = p.get("special") !== "0";
+  const th = Number(p.get("th") ?? DEFAULT_THRESHOLD);
+  s.threshold = Number.isFinite(th) && th > 0 && th <= 1 ? th : DEFAULT_THRESHOLD;
+  return s;
+}
+
+/** Encode the search state as query-string parameters (without "?"; "" for the default). */
+export function encodeSearchState(s: SearchState): string {
+  const p = new URLSearchParams();
+  if (s.corpus) p.set("corpus", s.corpus);
+  if (s.by && s.token !== null && s.layer !== null) {
+    p.set("sby", s.by);
+    p.set("stok", String(s.token));
+    p.set("slayer", String(s.layer));
+    if (s.heads) p.set("sheads", s.heads.join(","));
+  }
+  if (s.field !== "pos") p.set("color", s.field);
+  if (s.relation !== DEFAULT_RELATION) p.set("rel", s.relation);
+  if (s.filters.pos) p.set("fpos", s.filters.pos);
+  if (s.filters.dep) p.set("fdep", s.filters.dep);
+  if (s.filters.ent) p.set("fent", s.filters.ent);
+  return p.toString();
+}
+
+/** Decode the search state from a query string; anything malformed falls back to the default. */
+export function decodeSearchState(query: string): SearchState {
+  const p = params(query);
+  const s = defaultSearchState();
+  s.corpus = p.get("corpus") ?? "";
+  const by = p.get("sby");
+  const token = Number(p.get("stok") ?? "x");
+  const layer = Number(p.get("slayer") ?? "x");
+  if ((by === "embedding" || by === "context") && Number.isInteger(token) && token >= 0 && Number.isInteger(layer) && layer >= 0) {
+    s.by = by;
+    s.token = token;
+    s.layer = layer;
+    s.heads = intList(p.get("sheads"));
+    if (s.heads && !s.heads.length) s.heads = null;
+  }
+  const field = p.get("color");
+  if (field === "dep" || field === "ent") s.field = field;
+  const rel = p.get("rel");
+  if (rel && /^[A-Za-z0-9_-]{1,64}$/.test(rel)) s.relation = rel;
+  s.filters = { pos: p.get("fpos") ?? "", dep: p.get("fdep") ?? "", ent: p.get("fent") ?? "" };
+  return s;
+}
+
+/** The store's start from a query string. */
+export function readUrl(query: string): Partial<State> {
+  return { ...decodeState(query), search: decodeSearchState(query) };
+}
+
+/** The query string of a state (without "?"). */
+export function urlQuery(s: State): string {
+  return [encodeState(s), encodeSearchState(s.search)].filter(Boolean).join("&");
+}
+
+const URL_WRITES_PER_10S = 120;
+
+/**
+ * Keep the URL equal to the store (history.replaceState): at once, except when more than
+ * URL_WRITES_PER_10S writes happened in the last 10 s (a slider drag): browsers ignore state
+ * updates beyond ~200 per 10 s, so a trailing write then catches the last change.
+ */
+export function writeUrl(store: Store<State>): void {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let writes: number[] = [];
+  let written = location.search.replace(/^\?/, "");
+  const write = () => {
+    timer = null;
+    const t = performance.now();
+    writes = writes.filter((w) => t - w < 10_000);
+    writes.push(t);
+    written = urlQuery(store.state);
+    if (`?${written}` !== location.search) history.replaceState(null, "", (written ? `?${written}` : location.pathname) + location.hash);
+  };
+  store.subscribe((s) => {
+    if (urlQuery(s) === written) return;
+    const now = performance.now();
+    const recent = writes.filter((w) => now - w < 10_000).length;
+    if (recent < URL_WRITES_PER_10S) {
+      if (timer) clearTimeout(timer);
+      write();
+    } else if (!timer) {
+      timer = setTimeout(write, 250);
+    }
+  });
+}

@@ -1,0 +1,195 @@
+// The one state of a page: what is analysed, how it is viewed, the corpus search, and who hears
+// about changes. The viewer, the corpus panel and each host subscribe to the store and change
+// it with `update`; nobody keeps a copy. Hosts sync it with the outside world: the web app with
+// the URL (src/hosts/app/url.ts), the notebook widget with the kernel's traits.
+
+import type { AnalysisHeader, SearchBy } from "./api/types";
+import type { AttentionLayers } from "./attention/frame";
+import type { Focus } from "./attention/view";
+import type { SummaryField } from "./corpus/labels";
+
+/** How the attention is drawn. */
+export interface ViewState {
+  /** 0-based layer index. */
+  layer: number;
+  /** Selected heads, sorted ascending; null = all heads. */
+  heads: number[] | null;
+  /** Weights of the selected heads (same order as the selection); null = equal weights. */
+  weights: number[] | null;
+  /** Hide special tokens ([CLS], [SEP], <s>, ...) and renormalise. */
+  hideSpecial: boolean;
+  /** Fraction of each row's attention that the drawn edges must cover. */
+  threshold: number;
+}
+
+export interface SearchFilterState {
+  pos: string;
+  dep: string;
+  ent: string;
+}
+
+/** The corpus search. */
+export interface SearchState {
+  /** The selected corpus ("" = the first one of the model). */
+  corpus: string;
+  /** The last search, or null; `layer` in the search's block numbering (docs/API.md). */
+  by: SearchBy | null;
+  token: number | null;
+  layer: number | null;
+  heads: number[] | null;
+  /** The annotation the colour summary and histograms show. */
+  field: SummaryField;
+  /** The relation of the head-ranking heatmap. */
+  relation: string;
+  filters: SearchFilterState;
+}
+
+/** One analysis on screen: the frame's header and attention. */
+export interface Analysis {
+  header: AnalysisHeader;
+  attention: AttentionLayers;
+  /** The model's mask token; null when it cannot mask (autoregressive models). */
+  maskToken: string | null;
+}
+
+export interface Shape {
+  layers: number;
+  heads: number;
+}
+
+export interface State extends ViewState {
+  model: string;
+  text: string;
+  /** Second sentence of a pair; "" for none. */
+  textB: string;
+  /** Masked token positions, sorted ascending. */
+  mask: number[];
+  search: SearchState;
+  /** Layers and heads of the model, known before any analysis (see `shapeOf`). */
+  shape: Shape;
+  analysis: Analysis | null;
+  /** The pinned (clicked) token of the analysis. */
+  pinned: Focus | null;
+}
+
+export const DEFAULT_THRESHOLD = 0.7;
+export const DEFAULT_RELATION = "dep_head";
+
+export function defaultSearchState(): SearchState {
+  return {
+    corpus: "",
+    by: null,
+    token: null,
+    layer: null,
+    heads: null,
+    field: "pos",
+    relation: DEFAULT_RELATION,
+    filters: { pos: "", dep: "", ent: "" },
+  };
+}
+
+export function defaultState(): State {
+  return {
+    model: "",
+    text: "",
+    textB: "",
+    layer: 0,
+    heads: null,
+    weights: null,
+    mask: [],
+    hideSpecial: true,
+    threshold: DEFAULT_THRESHOLD,
+    search: defaultSearchState(),
+    shape: { layers: 0, heads: 0 },
+    analysis: null,
+    pinned: null,
+  };
+}
+
+/** The view part of a state. */
+export function viewOf(s: ViewState): ViewState {
+  const { layer, heads, weights, hideSpecial, threshold } = s;
+  return { layer, heads, weights, hideSpecial, threshold };
+}
+
+export function sameView(a: ViewState, b: ViewState): boolean {
+  return JSON.stringify(viewOf(a)) === JSON.stringify(viewOf(b));
+}
+
+/** Layers and heads: the analysis's, else the model's. */
+export function shapeOf(s: Pick<State, "analysis" | "shape">): Shape {
+  const h = s.analysis?.header;
+  return h ? { layers: h.n_layers, heads: h.n_heads } : s.shape;
+}
+
+/** Clamp a view to a model's shape (layers, heads) and drop what does not fit. */
+export function fitView<S extends ViewState>(s: S, layers: number, heads: number): S {
+  const out: S = { ...s };
+  out.layer = Math.min(Math.max(0, s.layer), Math.max(0, layers - 1));
+  if (s.heads) {
+    const hs = s.heads.filter((h) => h < heads);
+    out.heads = hs.length ? hs : null;
+    out.weights = hs.length && s.weights && hs.length === s.heads.length ? s.weights : null;
+  }
+  return out;
+}
+
+/** The change that shows analysis `a`: the pinned token stays if the tokens are as many. */
+export function showAnalysis(s: State, a: Analysis | null): Partial<State> {
+  const sameTokens = a !== null && s.analysis !== null && a.header.tokens.length === s.analysis.header.tokens.length;
+  return { analysis: a, pinned: sameTokens ? s.pinned : null };
+}
+
+export type Listener<S> = (state: S, prev: S) => void;
+
+/**
+ * A state object, `update(patch)` and `subscribe(listener)`. Listeners are called in the order
+ * they subscribed with the new and the previous state. An update made by a listener is applied
+ * at once and announced after the current round, so every listener sees every change in order.
+ */
+export class Store<S extends object> {
+  private current: S;
+  private announced: S;
+  private readonly listeners: Listener<S>[] = [];
+  private notifying = false;
+
+  constructor(initial: S) {
+    this.current = initial;
+    this.announced = initial;
+  }
+
+  get state(): S {
+    return this.current;
+  }
+
+  /** Call `listener` after each change; returns the function that unsubscribes it. */
+  subscribe(listener: Listener<S>): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const k = this.listeners.indexOf(listener);
+      if (k >= 0) this.listeners.splice(k, 1);
+    };
+  }
+
+  update(patch: Partial<S>): void {
+    const keys = Object.keys(patch) as (keyof S)[];
+    if (keys.every((k) => Object.is(patch[k], this.current[k]))) return;
+    this.current = { ...this.current, ...patch };
+    if (this.notifying) return;
+    this.notifying = true;
+    try {
+      while (this.announced !== this.current) {
+        const prev = this.announced;
+        const next = this.current;
+        this.announced = next;
+        for (const l of [...this.listeners]) l(next, prev);
+      }
+    } finally {
+      this.notifying = false;
+    }
+  }
+}
+
+export function createStore(initial: Partial<State> = {}): Store<State> {
+  return new Store({ ...defaultState(), ...initial });
+}

@@ -1,0 +1,167 @@
+import { describe, expect, it } from "vitest";
+import type { CorpusInfo } from "../../src/api/types";
+import { assignColors, NONE_COLOR, OTHER_COLOR, PALETTE, resultColors, SPECIAL_COLOR, textColor } from "../../src/corpus/colors";
+import {
+  byFrequency,
+  histogramBars,
+  histogramCounts,
+  NONE,
+  OTHER,
+  SPECIAL,
+  summaryCounts,
+  tokenLabel,
+  tokenMeta,
+} from "../../src/corpus/labels";
+import { compactList, corporaForModel, searchFilters, searchLayer, storedLayers } from "../../src/corpus/search";
+import { fixtureResult } from "../fixtures/corpus";
+
+const info = (name: string, model: string, layers = [0, 1, 2, 3], context = [1, 2, 3]): CorpusInfo => ({
+  name,
+  layers,
+  context_layers: context,
+  approximate: false,
+  model: { name: model },
+});
+
+describe("corpora and layers", () => {
+  it("keeps only the corpora of the selected model", () => {
+    const all = [info("a", "minilm-l6"), info("b", "smollm2-135m"), info("c", "minilm-l6")];
+    expect(corporaForModel(all, "minilm-l6").map((c) => c.name)).toEqual(["a", "c"]);
+    expect(corporaForModel(all, "gpt2")).toEqual([]);
+  });
+
+  it("maps the view's layer i to block i + 1 when it is stored", () => {
+    expect(searchLayer(0, [0, 1, 2, 3, 4, 5, 6])).toEqual({ viewLayer: 0, wanted: 1, layer: 1, exact: true });
+    expect(searchLayer(5, [0, 1, 2, 3, 4, 5, 6])).toMatchObject({ wanted: 6, layer: 6, exact: true });
+  });
+
+  it("uses the nearest stored layer otherwise (ties: the lower one)", () => {
+    const stored = [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30];
+    expect(searchLayer(3, stored)).toEqual({ viewLayer: 3, wanted: 4, layer: 3, exact: false });
+    expect(searchLayer(4, stored)).toMatchObject({ wanted: 5, layer: 6, exact: false });
+    expect(searchLayer(29, stored)).toMatchObject({ wanted: 30, layer: 30, exact: true });
+    expect(searchLayer(1, [1, 3])).toMatchObject({ wanted: 2, layer: 1, exact: false }); // tie
+    expect(searchLayer(8, [2, 4])).toMatchObject({ wanted: 9, layer: 4, exact: false });
+    expect(searchLayer(2, [])).toMatchObject({ layer: null, exact: false });
+  });
+
+  it("reads the stored layers of each kind of search", () => {
+    const c = info("a", "m", [0, 6], [6]);
+    expect(storedLayers(c, "embedding")).toEqual([0, 6]);
+    expect(storedLayers(c, "context")).toEqual([6]);
+  });
+});
+
+describe("labels and colours", () => {
+  it("labels special tokens and missing annotations", () => {
+    const t = { special: false, pos: "NOUN", dep: "nsubj", ent_type: "" };
+    expect(tokenLabel(t, "pos")).toBe("NOUN");
+    expect(tokenLabel(t, "dep")).toBe("nsubj");
+    expect(tokenLabel(t, "ent")).toBe(NONE);
+    expect(tokenLabel({ special: true, pos: null, dep: null, ent_type: null }, "pos")).toBe(SPECIAL);
+    expect(tokenLabel(null, "pos")).toBeNull();
+  });
+
+  it("gives POS and entity labels fixed colours, the same in every result", () => {
+    const a = assignColors("pos", new Map([["NOUN", 5], ["VERB", 2]]));
+    const b = assignColors("pos", new Map([["VERB", 9], ["NOUN", 1], ["ADJ", 3]]));
+    expect(a.get("NOUN")).toBe(b.get("NOUN"));
+    expect(a.get("VERB")).toBe(b.get("VERB"));
+    expect(a.get("NOUN")).not.toBe(a.get("VERB"));
+    const e = assignColors("ent", new Map([["PERSON", 1], ["GPE", 1], [NONE, 7]]));
+    expect(e.get(NONE)).toBe(NONE_COLOR);
+    expect(e.get("PERSON")).not.toBe(e.get("GPE"));
+  });
+
+  it("gives the most frequent other labels distinct palette colours, then 'other'", () => {
+    const counts = new Map<string, number>();
+    for (let k = 0; k < 25; k++) counts.set(`dep${String(k).padStart(2, "0")}`, 100 - k);
+    counts.set(SPECIAL, 3);
+    const c = assignColors("dep", counts);
+    const first20 = byFrequency(counts).filter((l) => l !== SPECIAL).slice(0, 20);
+    expect(new Set(first20.map((l) => c.get(l))).size).toBe(20);
+    expect(first20.every((l) => (PALETTE as readonly string[]).includes(c.get(l)!))).toBe(true);
+    expect(c.get("dep00")).toBe(PALETTE[0]);
+    expect(c.get("dep24")).toBe(OTHER_COLOR);
+    expect(c.get(SPECIAL)).toBe(SPECIAL_COLOR);
+  });
+
+  it("unknown tags of another tag set do not reuse the colours of known ones", () => {
+    const c = assignColors("pos", new Map([["NOUN", 4], ["FOO", 3], ["BAR", 1]]));
+    expect(c.get("FOO")).not.toBe(c.get("NOUN"));
+    expect(c.get("BAR")).not.toBe(c.get("NOUN"));
+    expect(c.get("FOO")).not.toBe(c.get("BAR"));
+  });
+
+  it("picks readable text colours", () => {
+    expect(textColor("#ffffff")).toBe("#1c2433");
+    expect(textColor("#f6f7f9")).toBe("#1c2433");
+    expect(textColor("#1f2f52")).toBe("#ffffff");
+    expect(textColor("#4e79a7")).toBe("#ffffff");
+    expect(textColor("nonsense")).toBe("#1c2433");
+  });
+
+  it("colours summary and histograms of one result alike", () => {
+    const r = fixtureResult();
+    const colors = resultColors(r, "pos");
+    for (const row of r.summary.rows) for (const cell of row) if (cell) expect(colors.has(tokenLabel(cell, "pos")!)).toBe(true);
+    for (const label of histogramCounts(r.matches, "max_attention", "pos").keys()) expect(colors.has(label)).toBe(true);
+  });
+});
+
+describe("histograms", () => {
+  it("counts the matched tokens and their max-attention tokens", () => {
+    const r = fixtureResult();
+    expect(Object.fromEntries(histogramCounts(r.matches, "matched", "pos"))).toEqual({ NOUN: 2, PROPN: 1 });
+    expect(Object.fromEntries(histogramCounts(r.matches, "matched", "ent"))).toEqual({ [NONE]: 2, PERSON: 1 });
+    // max attention: [CLS] of the first match, "saw" of the other two
+    expect(Object.fromEntries(histogramCounts(r.matches, "max_attention", "pos"))).toEqual({ [SPECIAL]: 1, VERB: 2 });
+    const none = r.matches.map((m) => ({ ...m, max_attention: null }));
+    expect(histogramCounts(none, "max_attention", "pos").size).toBe(0);
+  });
+
+  it("sorts bars by count then label, and folds a long tail into 'other'", () => {
+    const counts = new Map([["b", 2], ["a", 2], ["c", 5], ["d", 1]]);
+    expect(histogramBars(counts)).toEqual([
+      { label: "c", count: 5 },
+      { label: "a", count: 2 },
+      { label: "b", count: 2 },
+      { label: "d", count: 1 },
+    ]);
+    expect(histogramBars(counts, 3)).toEqual([
+      { label: "c", count: 5 },
+      { label: "a", count: 2 },
+      { label: OTHER, count: 3 },
+    ]);
+  });
+
+  it("counts the summary's cells over all offsets", () => {
+    const r = fixtureResult();
+    const c = summaryCounts(r.summary.rows, "pos");
+    const cells = r.summary.rows.flat().filter(Boolean).length;
+    expect([...c.values()].reduce((a, b) => a + b, 0)).toBe(cells);
+  });
+});
+
+describe("filters, metadata, head lists", () => {
+  it("turns the filter inputs into the API's filters", () => {
+    expect(searchFilters({ pos: "", dep: " ", ent: "" })).toBeNull();
+    expect(searchFilters({ pos: "VERB, AUX", dep: "", ent: "PERSON" })).toEqual({ pos: "VERB,AUX", ent_type: "PERSON" });
+  });
+
+  it("describes a token's annotation", () => {
+    const r = fixtureResult();
+    const m = r.matches[1];
+    const meta = Object.fromEntries(tokenMeta(m.tokens[4], m.tokens));
+    expect(meta.POS).toBe("NOUN (NN)");
+    expect(meta.DEP).toBe("dobj \u2192 saw");
+    expect(meta.Lemma).toBe("cat");
+    expect(Object.fromEntries(tokenMeta(m.tokens[1], m.tokens)).Entity).toBe("PERSON (B)");
+    expect(tokenMeta(m.tokens[0])).toEqual([["", "special token"]]);
+  });
+
+  it("writes head lists compactly", () => {
+    expect(compactList([0, 1, 2, 3, 7, 9, 10])).toBe("0\u20133, 7, 9, 10");
+    expect(compactList([5])).toBe("5");
+  });
+});

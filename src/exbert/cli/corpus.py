@@ -1,0 +1,243 @@
+"""``exbert corpus build|search|info``: a thin layer over :mod:`exbert.corpus` and
+:mod:`exbert.search`.
+
+    exbert corpus build holmes.txt --model minilm-l6 --out corpora/holmes-minilm
+    exbert corpus search corpora/holmes-minilm --text "The door opened." --token 2 --layer 4
+    exbert corpus search DIR --text "..." --token 2 --layer 4 --by context --heads 0,3 \\
+        -k 10 --filter pos=VERB --json
+    exbert corpus info corpora/holmes-minilm --verify
+
+``--layer`` of a search is a block index (see :mod:`exbert.view`): ``0..L`` by embedding
+(0 = the embedding output, b = the output of block b), ``1..L`` by context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from exbert.cli.options import add_command, add_max_tokens, add_model, int_list
+from exbert.errors import InvalidRequest
+from exbert.view import DEFAULT_K_SHOWN, DEFAULT_WINDOW, MAX_K, MAX_WINDOW
+
+
+def add_parsers(subparsers: Any) -> None:
+    """``corpus`` and its subcommands."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "corpus", help="build, inspect and search annotated reference corpora",
+        description="Annotated reference corpora: build one from text for a model, then find "
+                    "the corpus tokens nearest to a token of your text.")
+    sub = p.add_subparsers(dest="corpus_command", required=True, metavar="SUBCOMMAND")
+    _add_build(sub)
+    _add_search(sub)
+    i = add_command(sub, "info", run_info, help="describe a corpus and check it")
+    i.add_argument("corpus", metavar="DIR")
+    i.add_argument("--verify", action="store_true", help="verify every file's checksum")
+    i.add_argument("--heads", action="store_true", help="print the head-discovery ranking")
+    i.add_argument("--json", action="store_true", help="print the description as JSON")
+
+
+def _add_build(sub: Any) -> None:
+    from exbert.corpus.config import BuildOptions
+
+    default = BuildOptions()  # the defaults of exbert.corpus.build
+    b = add_command(sub, "build", run_build,
+                    help="build (or resume) a corpus from a .txt or .jsonl file")
+    b.add_argument("input", help=".txt (paragraphs split by blank lines) or .jsonl with a "
+                                 "\"text\" field per line")
+    add_model(b, required=True)
+    b.add_argument("--out", required=True, metavar="DIR", help="the corpus folder to publish")
+    b.add_argument("--spacy", default=default.spacy_pipeline, metavar="PIPELINE",
+                   help="spaCy pipeline for sentences and annotation "
+                        "(default %(default)s; French: fr_core_news_sm)")
+    b.add_argument("--layers", default=None,
+                   help="block indices to store (0 = embeddings): 'all' or 0,3,6 (default: "
+                        "all up to 12 layers, else every round(L/10)-th and the last)")
+    b.add_argument("--max-sentences", type=int, default=None, metavar="N",
+                   help="stop after this many stored sentences (default: no limit)")
+    b.add_argument("--min-words", type=int, default=default.min_words, metavar="N",
+                   help="skip .txt sentences with fewer words (default %(default)s)")
+    b.add_argument("--batch-tokens", type=int, default=default.batch_tokens, metavar="N",
+                   help="padded tokens per forward batch (default %(default)s)")
+    b.add_argument("--shard-sentences", type=int, default=default.shard_sentences, metavar="N",
+                   help="sentences per checkpoint (default %(default)s)")
+    b.add_argument("--approximate", action="store_true",
+                   help="also build an approximate (IVF-PQ) index per layer, for large corpora")
+    b.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads for the forward pass (default: all cores, one fewer "
+                        "while spaCy is annotating)")
+    b.add_argument("--name", default=None, help="corpus name shown by the server "
+                                                "(default: the --out folder's name)")
+    add_max_tokens(b, "tokens of a sentence (longer ones are skipped)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_search(sub: Any) -> None:
+    s = add_command(sub, "search", run_search,
+                    help="nearest corpus tokens of a token of your text")
+    s.add_argument("corpus", metavar="DIR")
+    s.add_argument("--model", default=None,
+                   help="the model (default: the one the corpus was built for)")
+    s.add_argument("--text", required=True, help="the text whose token is searched for")
+    s.add_argument("--token", type=int, required=True, metavar="I",
+                   help="token index in the analysed text (see the token list printed)")
+    s.add_argument("--layer", type=int, required=True, metavar="B",
+                   help="block index: embedding 0..L (0 = embedding output); context 1..L")
+    s.add_argument("--by", choices=("embedding", "context"), default="embedding",
+                   help="compare hidden states or per-head contexts (default %(default)s)")
+    s.add_argument("--heads", type=int_list, default=None, metavar="H,H",
+                   help="heads (0-based) of the context search and of the max-attention summary "
+                        "(default all)")
+    s.add_argument("-k", type=int, default=DEFAULT_K_SHOWN,
+                   help=f"matches, 1..{MAX_K} (default %(default)s)")
+    s.add_argument("--filter", action="append", dest="filters", default=[],
+                   metavar="FIELD=VALUE",
+                   help="condition on the matched token: pos=VERB, ent_type=PERSON,GPE, "
+                        "dep!=punct, is_stop=false (repeatable)")
+    s.add_argument("--approximate", action="store_true", help="use the approximate index")
+    s.add_argument("--include-special", action="store_true",
+                   help="let special tokens ([CLS], [SEP]) be matches")
+    s.add_argument("--special-attention", action="store_true",
+                   help="count attention to special tokens in the max-attention summary "
+                        "(skipped by default: most heads park their attention there)")
+    s.add_argument("--window", type=int, default=DEFAULT_WINDOW, metavar="W",
+                   help=f"summary offsets -W..+W, 0..{MAX_WINDOW} (default %(default)s)")
+    s.add_argument("--json", action="store_true", help="print the whole result as JSON")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    """Build (or resume) the corpus and print what it holds."""
+    from exbert.corpus.build import build
+    from exbert.models import load
+
+    model = load(args.model, max_tokens=args.max_tokens)
+    try:
+        manifest = build(
+            args.input, model, args.out,
+            spacy_pipeline=args.spacy,
+            layers=args.layers,
+            batch_tokens=args.batch_tokens,
+            progress=not args.no_progress,
+            max_sentences=args.max_sentences,
+            min_words=args.min_words,
+            shard_sentences=args.shard_sentences,
+            approximate=args.approximate,
+            threads=args.threads,
+            name=args.name,
+        )
+    except KeyboardInterrupt:
+        print(f"{args.prog}: run the same command again to resume", file=sys.stderr)
+        raise
+    b = manifest.raw.get("build", {})
+    size = sum(int(f["size"]) for f in manifest.files.values())
+    resumed = f", resumed {b['resumed_shards']} finished shards" if b.get(
+        "resumed_shards") else ""
+    print(f"corpus {manifest.name}: {manifest.n_sentences} sentences, {manifest.n_tokens} "
+          f"tokens, layers {list(manifest.layers)}, {size / 1e6:.1f} MB "
+          f"({size / max(1, manifest.n_tokens):.0f} B/token), {b.get('seconds', 0):.1f} s"
+          f"{resumed} -> {args.out}")
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Analyse ``--text`` and print (or write as JSON) the corpus tokens nearest to
+    ``--token`` at block ``--layer``."""
+    from exbert.corpus.manifest import read_manifest
+    from exbert.models import load
+    from exbert.search import Corpus, search
+
+    name = args.model or read_manifest(Path(args.corpus)).model.name
+    model = load(name)
+    corpus = Corpus.open(args.corpus, model)
+    analysis = model.analyze(args.text, top_k=0)
+    if not 0 <= args.token < analysis.n_tokens:
+        listing = " ".join(f"{i}:{t.text!r}" for i, t in enumerate(analysis.tokens))
+        raise InvalidRequest(f"--token must be between 0 and {analysis.n_tokens - 1}; "
+                             f"the tokens are: {listing}")
+    result = search(model, corpus, analysis, args.token, args.layer, by=args.by,
+                    heads=args.heads, k=args.k, filters=args.filters or None,
+                    exact=not args.approximate, include_special=args.include_special,
+                    window=args.window, special_attention=args.special_attention)
+    if args.json:
+        out = result.to_dict()
+        out["query"] = {"text": args.text, "token": args.token,
+                        "token_text": analysis.tokens[args.token].text}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        return 0
+    _print_result(result, analysis.tokens[args.token].text, args.token)
+    return 0
+
+
+def _mark(tokens: Sequence[Any], position: int, other: int | None) -> str:
+    parts = []
+    for i, t in enumerate(tokens):
+        if t.special and i != other:
+            continue
+        text = t.text.strip() or t.text
+        if i == position:
+            text = f"[[{text}]]"
+        elif other is not None and i == other:
+            text = f"<{text}>"
+        parts.append(text)
+    return " ".join(parts)
+
+
+def _print_result(result: Any, token_text: str, token: int) -> None:
+    heads = "all heads" if result.heads is None else f"heads {result.heads}"
+    what = f"context ({heads})" if result.by == "context" else "embedding"
+    filters = f", filters {' '.join(result.filters)}" if result.filters else ""
+    print(f"{len(result.matches)} nearest tokens to token {token} {token_text!r} by {what} at "
+          f"layer {result.layer} in corpus {result.corpus}{filters} "
+          f"({result.seconds * 1000:.0f} ms)")
+    print("[[match]]  <token it attends to most>")
+    for m in result.matches:
+        t = m.token
+        ma = m.max_attention
+        other = ma.out if ma is not None else None
+        label = "/".join(x for x in (t.pos, t.dep, t.ent_type) if x)
+        print(f"{m.rank + 1:>3} {m.score:6.3f}  {label:<18} {_mark(m.tokens, m.position, other)}")
+    if result.max_attention_unavailable:
+        print(f"(max attention: {result.max_attention_unavailable})")
+    for name, hist in (("matched", result.summary.matched),
+                       ("max attention", result.summary.max_attention)):
+        if hist:
+            pos = ", ".join(f"{k or '-'} {v}" for k, v in list(hist["pos"].items())[:8])
+            print(f"POS of {name} tokens: {pos}")
+
+
+def run_info(args: argparse.Namespace) -> int:
+    """Describe the corpus (and verify every checksum with ``--verify``)."""
+    from exbert.search import Corpus
+
+    corpus = Corpus.open(args.corpus, verify="full" if args.verify else "auto")
+    if args.verify:
+        corpus.verify()
+    info = corpus.info()
+    if args.heads:
+        info["heads"] = corpus.head_ranking().to_dict(top=5)
+    if args.json:
+        sys.stdout.write(json.dumps(info, ensure_ascii=False) + "\n")
+        return 0
+    c = info["counts"]
+    m = info["model"]
+    print(f"corpus {info['name']} ({info['path']})")
+    print(f"  model        {m['name']} ({m['kind']}, {m['layers']} layers x {m['heads']} heads, "
+          f"hidden {m['hidden_size']})")
+    print(f"  text         {c['sentences']} sentences, {c['tokens']} tokens, {c['words']} words "
+          f"from {info['input']['path']}")
+    print(f"  spaCy        {info['spacy']['pipeline']} {info['spacy']['version']}")
+    print(f"  layers       embedding {info['layers']}, context {info['context_layers']}")
+    print(f"  size         {info['bytes'] / 1e6:.1f} MB ({info['bytes_per_token']:.0f} B/token)"
+          f"{', approximate index' if info['approximate'] else ''}")
+    print(f"  checksums    {'all verified' if args.verify else 'verified on open'}")
+    print(f"  rebuild      {info['rebuild_command']}")
+    if args.heads:
+        for rel, data in info["heads"]["relations"].items():
+            top = ", ".join(f"L{c['layer']}H{c['head']} {c['score']:.2f}" for c in data["top"])
+            print(f"  heads {rel:<12} {top}")
+    return 0
+

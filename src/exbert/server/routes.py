@@ -1,0 +1,141 @@
+"""The routes under ``/api`` (see docs/API.md; the schema is docs/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from exbert.analysis.frame import MEDIA_TYPE, chosen_layers, encode_frame, header_with_attention
+from exbert.errors import InvalidRequest
+from exbert.server.responses import JSONBytes
+from exbert.server.schemas import (
+    AnalysisOut,
+    AnalyzeIn,
+    CorporaOut,
+    CorpusInfoOut,
+    ErrorOut,
+    HealthOut,
+    ModelInfoOut,
+    ModelsOut,
+    SearchIn,
+    SearchOut,
+)
+from exbert.server.state import corpus_info, state_of
+
+if TYPE_CHECKING:
+    from exbert.analysis import Analysis
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in (
+        (400, "unreadable request (body not UTF-8 JSON, unknown host)"),
+        (401, "missing access token"),
+        (404, "unknown model or corpus"),
+        (413, "request body too large"),
+        (422, "invalid input (empty, too long, bad mask...)"),
+        (503, "queue full; retry after the Retry-After seconds"),
+    )
+}
+
+
+def _check_layers(layers: list[int] | None, n_layers: int) -> None:
+    if layers is not None and any(not 0 <= i < n_layers for i in layers):
+        raise InvalidRequest(
+            f"layers must be between 0 and {n_layers - 1}", layers=layers, n_layers=n_layers
+        )
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
+
+    @router.get("/health", response_model=HealthOut)
+    async def health(request: Request) -> dict[str, Any]:
+        s = state_of(request)
+        return {
+            "status": "ok",
+            "models": list(s.models),
+            "corpora": list(s.corpora),
+            "pending": s.queue.pending,
+        }
+
+    @router.get("/models", response_model=ModelsOut)
+    async def models(request: Request) -> dict[str, Any]:
+        return {"models": [m.info.public_dict() for m in state_of(request).models.values()]}
+
+    @router.get("/models/{name}", response_model=ModelInfoOut)
+    async def model_info(request: Request, name: str) -> dict[str, Any]:
+        return state_of(request).model(name).info.public_dict()
+
+    @router.post(
+        "/analyze",
+        response_model=AnalysisOut,
+        responses={
+            200: {
+                "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+                "description": "the binary frame (default) or, with format=json, JSON",
+            }
+        },
+    )
+    async def analyze(
+        request: Request,
+        body: AnalyzeIn,
+        format: Literal["binary", "json"] = Query("binary"),
+    ) -> Response:
+        s = state_of(request)
+        _check_layers(body.layers, s.model(body.model).info.layers)
+        if format == "binary":
+            _, frame = await s.analyze(body, lambda a: encode_frame(a, body.layers))
+            return Response(frame, media_type=MEDIA_TYPE)
+        analysis, _ = await s.analyze(body, attention_dtype="float32")
+        chosen = chosen_layers(analysis, body.layers)
+        header = header_with_attention(analysis, chosen)
+        header["attention"]["dtype"] = "float32"
+        header["attention"]["data"] = analysis.attentions[chosen].round(5).tolist()
+        return JSONBytes(header)
+
+    @router.get("/corpora", response_model=CorporaOut)
+    async def corpora(request: Request) -> dict[str, Any]:
+        return {"corpora": [corpus_info(c) for c in state_of(request).corpora.values()]}
+
+    @router.get("/corpora/{name}", response_model=CorpusInfoOut)
+    async def corpus_detail(request: Request, name: str) -> dict[str, Any]:
+        return corpus_info(state_of(request).corpus(name))
+
+    @router.get("/corpora/{name}/heads")
+    async def head_ranking(
+        request: Request, name: str, top: int = Query(10, ge=1, le=1000)
+    ) -> dict[str, Any]:
+        """Head discovery: every layer x head ranked by how often its max attention falls on
+        a linguistic relation over the corpus."""
+        ranking: dict[str, Any] = state_of(request).corpus(name).head_ranking().to_dict(top=top)
+        return ranking
+
+    @router.post("/search", response_model=SearchOut)
+    async def search(request: Request, body: SearchIn) -> dict[str, Any]:
+        """The corpus tokens nearest to token ``token`` of the analysed text."""
+        from exbert.search import search as run_search
+
+        s = state_of(request)
+        model, corpus = s.model(body.model), s.corpus(body.corpus)
+        req = AnalyzeIn(model=body.model, text=body.text, text_b=body.text_b, mask=body.mask,
+                        top_k=0, layers=None)
+
+        def find(analysis: Analysis) -> dict[str, Any]:
+            result = run_search(
+                model, corpus, analysis, body.token, body.layer, by=body.by, heads=body.heads,
+                k=body.k, filters=body.filters, exact=body.exact, window=body.window,
+                special_attention=body.special_attention,
+            )
+            out: dict[str, Any] = result.to_dict()
+            out["query"] = {"text": body.text, "text_b": body.text_b, "token": body.token,
+                            "token_text": analysis.tokens[body.token].text}
+            return out
+
+        _, found = await s.analyze(req, find)
+        assert found is not None
+        return found
+
+    return router

@@ -1,0 +1,196 @@
+"""The one set of limits and the view specification, shared by the server, the CLI, the
+exports and the notebook widget. Light on purpose: no torch/numpy import.
+
+Layer conventions (the only two in exbert):
+
+* **view layer** ``i``: the attention view's layer, 0-based, ``0..L-1`` for a model of ``L``
+  transformer blocks (negative counts from the end). It shows the attention of **block**
+  ``i + 1``.
+* **block / hidden-state index** ``b``: what corpus search's ``--layer`` takes, ``0..L``. For
+  embedding search ``b = 0`` is the embedding output and ``b = 1..L`` the output of block ``b``
+  (``hidden_states[b]``); context search needs a block ``1..L``.
+
+:func:`view_layer_to_block` and :func:`block_to_view_layer` convert between the two.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exbert.errors import InvalidRequest
+
+MAX_TOP_K = 100
+"""Most predictions per token that a request may ask for."""
+DEFAULT_TOP_K = 5
+"""Predictions per token unless asked otherwise."""
+MAX_K = 1000
+"""Most matches a corpus search may return."""
+MAX_WINDOW = 10
+"""Widest search summary: token offsets ``-MAX_WINDOW..+MAX_WINDOW`` around each match."""
+DEFAULT_K = 50
+"""Matches per corpus search (library and HTTP API) unless asked otherwise."""
+DEFAULT_K_SHOWN = 10
+"""Matches per corpus search that a person reads (the CLI's ``-k``, the notebook widget)."""
+DEFAULT_WINDOW = 2
+"""Search summary offsets ``-DEFAULT_WINDOW..+DEFAULT_WINDOW`` unless asked otherwise."""
+DEFAULT_THRESHOLD = 0.7
+"""Cumulative attention mass (0..1] that the view draws per token unless asked otherwise."""
+
+
+def view_layer_to_block(layer: int) -> int:
+    """The transformer block (1-based, ``1..L``) that view layer ``layer`` (0-based, >= 0)
+    shows. Resolve negative view layers with :func:`check_layer` first."""
+    if layer < 0:
+        raise InvalidRequest(f"view layer {layer} must be resolved (>= 0) before mapping")
+    return layer + 1
+
+
+def block_to_view_layer(block: int) -> int:
+    """The view layer (0-based) that shows block ``block`` (1-based, ``1..L``)."""
+    if block < 1:
+        raise InvalidRequest(f"block {block} has no attention view: blocks count from 1")
+    return block - 1
+
+
+def _parse(value: str | Sequence[Any] | None, what: str, kind: type, noun: str) -> list[Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value or value == "all":
+            return None
+        items: Sequence[Any] = [v for v in value.split(",") if v.strip()]
+    else:
+        items = value
+    prefix = f"{what}: " if what else ""
+    try:
+        out = [kind(v) for v in items]
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{prefix}expected comma-separated {noun}, got {value!r}") from None
+    if kind is float and any(not math.isfinite(x) for x in out):
+        raise InvalidRequest(f"{prefix}expected finite numbers, got {value!r}")
+    return out
+
+
+def parse_ints(value: str | Sequence[int] | None, what: str) -> list[int] | None:
+    """``"0,3"`` or ``[0, 3]`` -> ``[0, 3]``; ``None``, ``""`` or ``"all"`` -> ``None``.
+
+    Raises :class:`~exbert.errors.InvalidRequest` on anything else; its message starts with
+    ``what`` (the name of the parameter) unless ``what`` is empty."""
+    return _parse(value, what, int, "integers")
+
+
+def parse_floats(value: str | Sequence[float] | None, what: str) -> list[float] | None:
+    """``"2,1.5"`` or ``[2, 1.5]`` -> ``[2.0, 1.5]``; ``None``, ``""`` or ``"all"`` -> ``None``.
+
+    Raises :class:`~exbert.errors.InvalidRequest` as :func:`parse_ints` does; also on
+    non-finite numbers."""
+    return _parse(value, what, float, "numbers")
+
+
+@dataclass
+class ViewSpec:
+    """The view state of the browser app (``ViewState`` in frontend/src/store.ts), validated.
+
+    ``layer``: view layer ``0..L-1``; ``heads``: sorted head indices or ``None`` for all;
+    ``weights``: one weight >= 0 per selected head or ``None``; ``threshold``: cumulative
+    attention mass in (0, 1]."""
+
+    layer: int = 0
+    heads: list[int] | None = None
+    weights: list[float] | None = None
+    hide_special: bool = True
+    threshold: float = DEFAULT_THRESHOLD
+
+    def to_state(self) -> dict[str, Any]:
+        """As the JavaScript ``ViewState`` (camelCase)."""
+        return {
+            "layer": self.layer,
+            "heads": self.heads,
+            "weights": self.weights,
+            "hideSpecial": self.hide_special,
+            "threshold": self.threshold,
+        }
+
+
+def check_layer(layer: int | None, n_layers: int) -> int:
+    """View layer ``layer`` (``None`` -> 0, negative counts from the end) as ``0..n_layers-1``."""
+    if layer is None:
+        return 0
+    given = int(layer)
+    resolved = given + n_layers if given < 0 else given
+    if not 0 <= resolved < n_layers:
+        raise InvalidRequest(
+            f"layer {given} is out of range: the model has layers 0..{n_layers - 1}",
+            layer=given, layers=n_layers,
+        )
+    return resolved
+
+
+def check_heads(heads: Sequence[int] | str | None, n_heads: int) -> list[int] | None:
+    """Sorted, de-duplicated heads in ``0..n_heads-1``; ``None`` for all."""
+    parsed = parse_ints(heads, "heads")
+    if parsed is None:
+        return None
+    bad = [h for h in parsed if not 0 <= h < n_heads]
+    if bad:
+        raise InvalidRequest(
+            f"head {bad[0]} is out of range: the model has heads 0..{n_heads - 1}",
+            heads=bad, n_heads=n_heads,
+        )
+    out = sorted(set(parsed))
+    if not out:
+        raise InvalidRequest("select at least one head (or None for all)")
+    return out
+
+
+def check_weights(
+    weights: Sequence[float] | str | None, heads: list[int] | None, n_heads: int
+) -> list[float] | None:
+    """One finite weight >= 0 per selected head (all ``n_heads`` when ``heads`` is None)."""
+    w = parse_floats(weights, "weights")
+    if w is None:
+        return None
+    n = len(heads) if heads is not None else n_heads
+    if len(w) != n:
+        raise InvalidRequest(f"{len(w)} weights for {n} selected heads", weights=len(w), heads=n)
+    if any(x < 0 for x in w):
+        raise InvalidRequest("head weights must be finite and >= 0")
+    return w
+
+
+def check_threshold(threshold: float) -> float:
+    """The attention-mass threshold as a float in (0, 1]."""
+    t = float(threshold)
+    if not (0 < t <= 1):
+        raise InvalidRequest(f"threshold must be in (0, 1], not {threshold!r}")
+    return t
+
+
+def view_spec(
+    n_layers: int,
+    n_heads: int,
+    *,
+    layer: int | None = None,
+    heads: Sequence[int] | str | None = None,
+    weights: Sequence[float] | str | None = None,
+    hide_special: bool = True,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> ViewSpec:
+    """A validated :class:`ViewSpec` for a model of ``n_layers`` blocks and ``n_heads`` heads.
+
+    Weights without heads select every head."""
+    hs = check_heads(heads, n_heads)
+    ws = check_weights(weights, hs, n_heads)
+    if ws is not None and hs is None:
+        hs = list(range(n_heads))
+    return ViewSpec(
+        layer=check_layer(layer, n_layers),
+        heads=hs,
+        weights=ws,
+        hide_special=bool(hide_special),
+        threshold=check_threshold(threshold),
+    )
