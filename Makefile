@@ -22,10 +22,11 @@ test: install browser
 	cd frontend && npm test --silent
 	$(BIN)/pytest -q tests/unit tests/integration tests/e2e
 
-# The API contract: docs/openapi.json from the server's code, the frontend's types from it
-# (tests/unit/server/test_api_contract.py fails when either drifts).
+# The API contract: docs/openapi.json from the server's code, the frontend's types from it, its
+# defaults and limits from src/exbert/view.py (tests/unit/server/test_api_contract.py fails on drift).
 api: install
 	$(BIN)/python -m exbert.server.openapi docs/openapi.json
+	$(BIN)/python -m exbert.server.openapi --limits frontend/src/api/limits.ts
 	cd frontend && npm run --silent gen:api
 
 lint:

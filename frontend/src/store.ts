@@ -3,6 +3,7 @@
 // it with `update`; nobody keeps a copy. Hosts sync it with the outside world: the web app with
 // the URL (src/hosts/app/url.ts), the notebook widget with the kernel's traits.
 
+import { DEFAULT_THRESHOLD } from "./api/limits";
 import type { AnalysisHeader, SearchBy } from "./api/types";
 import type { AttentionLayers } from "./attention/frame";
 import type { Focus } from "./attention/view";
@@ -72,7 +73,6 @@ export interface State extends ViewState {
   pinned: Focus | null;
 }
 
-export const DEFAULT_THRESHOLD = 0.7;
 export const DEFAULT_RELATION = "dep_head";
 
 export function defaultSearchState(): SearchState {

@@ -10,7 +10,7 @@ Layer conventions (the only two in exbert):
   embedding search ``b = 0`` is the embedding output and ``b = 1..L`` the output of block ``b``
   (``hidden_states[b]``); context search needs a block ``1..L``.
 
-:func:`view_layer_to_block` and :func:`block_to_view_layer` convert between the two.
+:func:`view_layer_to_block` converts a view layer to its block.
 """
 
 from __future__ import annotations
@@ -38,6 +38,20 @@ DEFAULT_WINDOW = 2
 """Search summary offsets ``-DEFAULT_WINDOW..+DEFAULT_WINDOW`` unless asked otherwise."""
 DEFAULT_THRESHOLD = 0.7
 """Cumulative attention mass (0..1] that the view draws per token unless asked otherwise."""
+DEFAULT_TOP_HEADS = 10
+"""Heads listed per relation in a head-discovery ranking unless asked otherwise."""
+ALL_LAYERS_BYTES = 32 * 1024 * 1024
+"""Largest float16 attention (bytes, all layers) sent at once; above it a client fetches the
+layer it shows (the app, the notebook widget)."""
+
+# Bounds of a request's shape (HTTP bodies): what no real request exceeds.
+MAX_TEXT_CHARS = 20_000
+"""Longest text (or text_b) of one request, in characters."""
+MAX_POSITIONS_LISTED = 512
+"""Most token positions (a mask) or layers a request may list."""
+MAX_INDEX = 1_000_000
+"""Largest token position, layer or head index a request may name (the model's own limits are
+checked against the model)."""
 
 
 def view_layer_to_block(layer: int) -> int:
@@ -46,13 +60,6 @@ def view_layer_to_block(layer: int) -> int:
     if layer < 0:
         raise InvalidRequest(f"view layer {layer} must be resolved (>= 0) before mapping")
     return layer + 1
-
-
-def block_to_view_layer(block: int) -> int:
-    """The view layer (0-based) that shows block ``block`` (1-based, ``1..L``)."""
-    if block < 1:
-        raise InvalidRequest(f"block {block} has no attention view: blocks count from 1")
-    return block - 1
 
 
 def _parse(value: str | Sequence[Any] | None, what: str, kind: type, noun: str) -> list[Any] | None:
@@ -128,6 +135,18 @@ def check_layer(layer: int | None, n_layers: int) -> int:
             layer=given, layers=n_layers,
         )
     return resolved
+
+
+def check_layers(layers: Sequence[int] | None, n_layers: int) -> list[int] | None:
+    """View layers ``0..n_layers-1`` (None: all), e.g. the layers an analysis payload
+    carries."""
+    if layers is None:
+        return None
+    bad = [i for i in layers if not 0 <= i < n_layers]
+    if bad:
+        raise InvalidRequest(f"layers must be between 0 and {n_layers - 1}",
+                             layers=list(layers), n_layers=n_layers)
+    return list(layers)
 
 
 def check_heads(heads: Sequence[int] | str | None, n_heads: int) -> list[int] | None:

@@ -141,7 +141,7 @@ def test_causal_models_refuse_masking(smollm2_model):
 def test_large_analyses_hold_one_layer_and_follow_the_layer(minilm_model, monkeypatch):
     import exbert.notebook.widget as widget
 
-    monkeypatch.setattr(widget, "ALL_LAYERS_LIMIT", 1000)
+    monkeypatch.setattr(widget, "ALL_LAYERS_BYTES", 1000)
     w = exbert.show(minilm_model, TEXT, layer=1)
     assert header(w)["attention"]["layers"] == [1]
     w.layer = 4

@@ -17,6 +17,8 @@ MAX_PARAMS = 8
 # arguments and hand them on as one options object.
 PUBLIC_SIGNATURES = {
     "exbert.search.search",
+    "exbert.search.corpus.Corpus.search_embedding",
+    "exbert.search.corpus.Corpus.search_context",
     "exbert.corpus.build.build",
     "exbert.export.html.export_html",
     "exbert.export.render.export_svg",

@@ -158,8 +158,11 @@ export interface components {
          */
         AnalysisOut: {
             attention: components["schemas"]["AttentionOut"];
-            /** Kind */
-            kind: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "bidirectional" | "autoregressive";
             /** Mask */
             mask: number[];
             /** Model */
@@ -233,18 +236,66 @@ export interface components {
             /** Corpora */
             corpora: components["schemas"]["CorpusInfoOut"][];
         };
-        /** CorpusInfoOut */
+        /**
+         * CorpusInfoOut
+         * @description A served corpus, as ``Corpus.info()`` describes it without file-system paths.
+         */
         CorpusInfoOut: {
             /** Approximate */
             approximate: boolean;
+            /**
+             * Build
+             * @description timings and settings of the build that wrote it
+             */
+            build: {
+                [key: string]: number | number[] | null;
+            } | null;
+            /** Bytes */
+            bytes: number;
+            /** Bytes Per Token */
+            bytes_per_token: number;
             /** Context Layers */
             context_layers: number[];
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            } | null;
+            /** Created */
+            created: string | null;
+            /** Layer Convention */
+            layer_convention: string | null;
             /** Layers */
             layers: number[];
+            model: components["schemas"]["CorpusModelOut"];
             /** Name */
             name: string;
-        } & {
-            [key: string]: unknown;
+            /** Schema Version */
+            schema_version: number;
+            spacy: components["schemas"]["SpacyOut"] | null;
+        };
+        /**
+         * CorpusModelOut
+         * @description The facts a corpus must share with the model that searches it.
+         */
+        CorpusModelOut: {
+            /** Architecture */
+            architecture: string;
+            /** Head Dim */
+            head_dim: number;
+            /** Heads */
+            heads: number;
+            /** Hidden Size */
+            hidden_size: number;
+            /** Kind */
+            kind: string;
+            /** Layers */
+            layers: number;
+            /** Name */
+            name: string;
+            /** Revision */
+            revision: string | null;
+            /** Tokenizer Hash */
+            tokenizer_hash: string;
         };
         /** ErrorDetail */
         ErrorDetail: {
@@ -263,6 +314,21 @@ export interface components {
         ErrorOut: {
             error: components["schemas"]["ErrorDetail"];
         };
+        /**
+         * HeadRankingOut
+         * @description Head discovery: per linguistic relation, how often each head's strongest attention
+         *     lands on it.
+         */
+        HeadRankingOut: {
+            /** Heads */
+            heads: number;
+            /** Layers */
+            layers: number[];
+            /** Relations */
+            relations: {
+                [key: string]: components["schemas"]["RelationOut"];
+            };
+        };
         /** HealthOut */
         HealthOut: {
             /** Corpora */
@@ -277,12 +343,27 @@ export interface components {
              */
             status: "ok";
         };
-        /** MatchOut */
-        MatchOut: {
+        /** HistogramsOut */
+        HistogramsOut: {
+            /**
+             * Matched
+             * @description field -> label -> count
+             */
+            matched: {
+                [key: string]: {
+                    [key: string]: number;
+                };
+            };
             /** Max Attention */
             max_attention: {
-                [key: string]: number;
+                [key: string]: {
+                    [key: string]: number;
+                };
             } | null;
+        };
+        /** MatchOut */
+        MatchOut: {
+            max_attention: components["schemas"]["MaxAttentionOut"] | null;
             /** Position */
             position: number;
             /** Rank */
@@ -293,10 +374,24 @@ export interface components {
             sentence_id: number;
             /** Text */
             text: string;
+            /** Token Id */
+            token_id: number;
             /** Tokens */
             tokens: components["schemas"]["SearchTokenOut"][];
-        } & {
-            [key: string]: unknown;
+        };
+        /**
+         * MaxAttentionOut
+         * @description :class:`exbert.search.MaxAttention`: positions in the match's sentence.
+         */
+        MaxAttentionOut: {
+            /** In */
+            in: number;
+            /** In Weight */
+            in_weight: number;
+            /** Out */
+            out: number;
+            /** Out Weight */
+            out_weight: number;
         };
         /**
          * ModelInfo
@@ -345,7 +440,10 @@ export interface components {
             /** Models */
             models: components["schemas"]["ModelInfo"][];
         };
-        /** PredictionOut */
+        /**
+         * PredictionOut
+         * @description A vocabulary entry and its probability.
+         */
         PredictionOut: {
             /** Prob */
             prob: number;
@@ -364,6 +462,36 @@ export interface components {
             token: number;
             /** Token Text */
             token_text: string;
+        };
+        /** RankedHeadOut */
+        RankedHeadOut: {
+            /** Count */
+            count: number;
+            /** Head */
+            head: number;
+            /** Layer */
+            layer: number;
+            /** Score */
+            score: number;
+        };
+        /** RelationOut */
+        RelationOut: {
+            /** Counts */
+            counts: number[][];
+            /** Description */
+            description: string;
+            /**
+             * Eligible
+             * @description corpus tokens for which the relation exists
+             */
+            eligible: number;
+            /**
+             * Scores
+             * @description [stored layers][heads]: count / eligible
+             */
+            scores: number[][];
+            /** Top */
+            top: components["schemas"]["RankedHeadOut"][];
         };
         /** SearchIn */
         SearchIn: {
@@ -429,46 +557,130 @@ export interface components {
         };
         /** SearchOut */
         SearchOut: {
-            /** By */
-            by: string;
+            /** Attention Heads */
+            attention_heads: number[];
+            /**
+             * By
+             * @enum {string}
+             */
+            by: "embedding" | "context";
             /** Corpus */
             corpus: string;
+            /** Exact */
+            exact: boolean;
+            /** Filters */
+            filters: string[];
+            /** Heads */
+            heads: number[] | null;
             /** K */
             k: number;
             /** Layer */
             layer: number;
             /** Matches */
             matches: components["schemas"]["MatchOut"][];
+            /** Max Attention Unavailable */
+            max_attention_unavailable: string | null;
             /** Model */
             model: string;
             query: components["schemas"]["QueryOut"];
-            /** Summary */
-            summary: {
-                [key: string]: unknown;
-            };
-        } & {
-            [key: string]: unknown;
+            /** Seconds */
+            seconds: number;
+            /** Special Attention */
+            special_attention: boolean;
+            summary: components["schemas"]["SummaryOut"];
         };
-        /** SearchTokenOut */
+        /**
+         * SearchTokenOut
+         * @description A model token of a corpus sentence with its word's annotation (``None`` fields for
+         *     special tokens and whitespace-only tokens). ``start``/``end``: character offsets into the
+         *     sentence text; ``word``: index of the spaCy word in the sentence; ``head``: the index of
+         *     that word's syntactic head word, ``head_token`` the position of the head word's first
+         *     model token; ``ent_type`` is "" outside entities.
+         */
         SearchTokenOut: {
             /** Dep */
             dep: string | null;
             /** End */
             end: number;
+            /** Ent Iob */
+            ent_iob: string | null;
             /** Ent Type */
             ent_type: string | null;
+            /** Head */
+            head: number | null;
+            /** Head Token */
+            head_token: number | null;
+            /** Is Punct */
+            is_punct: boolean | null;
+            /** Is Stop */
+            is_stop: boolean | null;
+            /** Lemma */
+            lemma: string | null;
             /** Pos */
             pos: string | null;
             /** Special */
             special: boolean;
             /** Start */
             start: number;
+            /** Tag */
+            tag: string | null;
             /** Text */
             text: string;
-        } & {
-            [key: string]: unknown;
+            /** Word */
+            word: number | null;
         };
-        /** TokenOut */
+        /**
+         * SpacyOut
+         * @description The spaCy pipeline that annotated a corpus.
+         */
+        SpacyOut: {
+            /** Components */
+            components: string[] | null;
+            /** Lang */
+            lang: string | null;
+            /** Pipeline */
+            pipeline: string;
+            /** Version */
+            version: string;
+        };
+        /** SummaryCellOut */
+        SummaryCellOut: {
+            /** Dep */
+            dep: string | null;
+            /** Ent Type */
+            ent_type: string | null;
+            /** Offset */
+            offset: number;
+            /** Pos */
+            pos: string | null;
+            /** Position */
+            position: number;
+            /** Special */
+            special: boolean;
+            /** Text */
+            text: string;
+        };
+        /**
+         * SummaryOut
+         * @description exBERT's colour matrix (a row per match, offsets -window..+window) and histograms.
+         */
+        SummaryOut: {
+            histograms: components["schemas"]["HistogramsOut"];
+            /** Offsets */
+            offsets: number[];
+            /** Rows */
+            rows: (components["schemas"]["SummaryCellOut"] | null)[][];
+            /** Window */
+            window: number;
+        };
+        /**
+         * TokenOut
+         * @description One model token.
+         *
+         *     ``start``/``end``: character offsets into the text of its segment (``text`` for segment 0,
+         *     ``text_b`` for segment 1), from the fast tokenizer's offsets; ``start == end`` for special
+         *     tokens. ``text``: the covered characters (the token string for special tokens).
+         */
         TokenOut: {
             /** End */
             end: number;
@@ -742,9 +954,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["HeadRankingOut"];
                 };
             };
             /** @description unreadable request (body not UTF-8 JSON, unknown host) */

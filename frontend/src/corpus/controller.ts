@@ -10,7 +10,8 @@ import { h } from "../dom";
 import { shapeOf, type SearchState, type State, type Store } from "../store";
 import { fetchCorpora, fetchHeadRanking } from "./api";
 import { CorpusPanel } from "./panel";
-import { runSearch, SEARCH_K, SUMMARY_WINDOW, type Search } from "./run";
+import { DEFAULT_K, DEFAULT_WINDOW } from "../api/limits";
+import { runSearch, type Search } from "./run";
 import { compactList, corporaForModel, searchFilters, searchLayer, storedLayers, type LayerChoice } from "./search";
 
 export class CorpusController {
@@ -215,10 +216,10 @@ export class CorpusController {
       layer: s.layer,
       by: s.by,
       heads: s.by === "context" ? s.heads : null,
-      k: SEARCH_K,
+      k: DEFAULT_K,
       filters: searchFilters(this.search.filters),
       exact: true,
-      window: SUMMARY_WINDOW,
+      window: DEFAULT_WINDOW,
       special_attention: !st.hideSpecial,
     };
     const tokenText = displayToken(a.tokens[s.token]?.text ?? "", 24);

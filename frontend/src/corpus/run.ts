@@ -7,11 +7,6 @@ import { searchCorpus } from "./api";
 import type { CorpusPanel } from "./panel";
 import { compactList, type LayerChoice } from "./search";
 
-/** Matches per search. */
-export const SEARCH_K = 50;
-/** Offsets of the colour summary: -WINDOW..+WINDOW. */
-export const SUMMARY_WINDOW = 2;
-
 /** A search: the token, the stored layer (block numbering), the heads of a context search. */
 export interface Search {
   by: SearchBy;

@@ -175,11 +175,10 @@ export class SummaryView {
     if (!cell) return;
     const m = d.matches[r];
     const full = m?.tokens[cell.position];
-    const rows = full
-      ? tokenMeta(full, m.tokens)
-      : tokenMeta({ ...cell, start: 0, end: 0 } as Parameters<typeof tokenMeta>[0]);
+    if (!m || !full) return; // cells are made from the match's own tokens
+    const rows = tokenMeta(full, m.tokens);
     const off = cell.offset === 0 ? "the match" : `offset ${fmtOffset(cell.offset)}`;
-    this.tooltip.show(cell.text, rows, td, `match #${(m?.rank ?? r) + 1} \u00b7 ${off}`);
+    this.tooltip.show(cell.text, rows, td, `match #${m.rank + 1} \u00b7 ${off}`);
   }
 }
 

@@ -5,7 +5,7 @@ import type { AnalysisHeader, CorpusInfo, SearchRequest } from "../../src/api/ty
 import { AttentionLayers } from "../../src/attention/frame";
 import { CorpusController } from "../../src/corpus/controller";
 import { createStore, defaultSearchState, type Analysis, type SearchState } from "../../src/store";
-import { fixtureRanking, fixtureResult } from "../fixtures/corpus";
+import { corpusInfo, fixtureRanking, fixtureResult } from "../fixtures/corpus";
 
 const qa = (root: ParentNode, sel: string) => Array.from(root.querySelectorAll(sel));
 const tid = (name: string) => `[data-testid="${name}"]`;
@@ -13,9 +13,9 @@ const click = (el: Element | null) => el!.dispatchEvent(new MouseEvent("click", 
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
 const CORPORA: CorpusInfo[] = [
-  { name: "tiny", layers: [0, 1, 2, 3, 4, 5, 6], context_layers: [1, 2, 3, 4, 5, 6], approximate: false, model: { name: "minilm-l6" } },
-  { name: "sparse", layers: [0, 3, 6], context_layers: [3, 6], approximate: false, model: { name: "minilm-l6" } },
-  { name: "other", layers: [0, 1], context_layers: [1], approximate: false, model: { name: "smollm2-135m" } },
+  corpusInfo("tiny", "minilm-l6", [0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]),
+  corpusInfo("sparse", "minilm-l6", [0, 3, 6], [3, 6]),
+  corpusInfo("other", "smollm2-135m", [0, 1], [1]),
 ];
 
 function analysis(): Analysis {

@@ -13,15 +13,10 @@ import {
   tokenMeta,
 } from "../../src/corpus/labels";
 import { compactList, corporaForModel, searchFilters, searchLayer, storedLayers } from "../../src/corpus/search";
-import { fixtureResult } from "../fixtures/corpus";
+import { corpusInfo, fixtureResult } from "../fixtures/corpus";
 
-const info = (name: string, model: string, layers = [0, 1, 2, 3], context = [1, 2, 3]): CorpusInfo => ({
-  name,
-  layers,
-  context_layers: context,
-  approximate: false,
-  model: { name: model },
-});
+const info = (name: string, model: string, layers = [0, 1, 2, 3], context = [1, 2, 3]): CorpusInfo =>
+  corpusInfo(name, model, layers, context);
 
 describe("corpora and layers", () => {
   it("keeps only the corpora of the selected model", () => {

@@ -4,13 +4,15 @@ One module per group of commands (:mod:`~exbert.cli.analyze`: analyze, info, mod
 :mod:`~exbert.cli.serve`: serve, prepare; :mod:`~exbert.cli.corpus`; :mod:`~exbert.cli.export`),
 each registering its commands with ``set_defaults(run=handler)``; options that several commands
 share are declared once in :mod:`~exbert.cli.options`; errors become exit codes in one place,
-:mod:`~exbert.cli.exits`. Nothing heavy (torch, numpy, ...) is imported until a command runs,
-so ``exbert --help`` is instant.
+:mod:`~exbert.cli.exits`. No ML library (torch, transformers, FAISS, spaCy) is imported until
+a command runs, so ``exbert --help`` is instant. ``EXBERT_DEBUG=1`` lets an unexpected error
+(a bug) end with its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +20,7 @@ from exbert._version import __version__
 from exbert.cli import analyze, corpus, export, serve
 from exbert.cli.exits import exit_code, exit_codes_help
 from exbert.cli.serve import access_token
+from exbert.errors import ExbertError
 
 __all__ = ["access_token", "build_parser", "main"]
 
@@ -45,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{args.prog}: interrupted", file=sys.stderr)
         return exit_code(exc)
     except Exception as exc:
+        if os.environ.get("EXBERT_DEBUG") and not isinstance(exc, ExbertError):
+            raise  # a bug: the traceback, for whoever debugs it
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        print(f"{args.prog}: error: {message}", file=sys.stderr)
+        hint = "" if isinstance(exc, ExbertError) else " (EXBERT_DEBUG=1 shows the traceback)"
+        print(f"{args.prog}: error: {message}{hint}", file=sys.stderr)
         return exit_code(exc)

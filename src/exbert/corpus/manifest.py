@@ -67,7 +67,7 @@ class ModelIdentity:
     head_dim: int
     hidden_size: int
     tokenizer_hash: str
-    source: str = ""
+    source: str = field(default="", metadata={"private": True})  # may be a local path
     revision: str | None = None
 
     @classmethod

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from exbert.errors import ExportError
+from exbert.errors import ExportError, InvalidRequest
 from exbert.export._common import Request, frame_bytes, prepare
 from exbert.export.html import render_html
 from exbert.view import DEFAULT_THRESHOLD, DEFAULT_TOP_K
@@ -191,7 +191,7 @@ def export_png(
     """The same figure as :func:`export_svg`, drawn from the SVG onto a canvas at ``scale`` x
     its size (2 = twice the pixels in each direction) and encoded as PNG."""
     if not (0 < scale <= 8):
-        raise ExportError(f"scale must be in (0, 8], not {scale!r}")
+        raise InvalidRequest(f"scale must be in (0, 8], not {scale!r}")
     request = Request(text_b=text_b, mask=mask, top_k=top_k, layer=layer, heads=heads,
                       weights=weights, hide_special=hide_special, threshold=threshold)
     doc = _figure_page(model_or_name, text, request, background=background, legend=legend)

@@ -58,12 +58,13 @@ def search(
         raise ExbertError("the widget has no model or analysis to search with")
     from exbert.search import search as run
 
-    block = view_layer_to_block(check_layer(layer, widget.n_layers))
+    view_layer = check_layer(layer, widget.n_layers)
+    block = view_layer_to_block(view_layer)
     result = run(widget.model, widget.corpus, widget.analysis, int(token), block,
                  by=by, heads=heads, k=k, filters=filters,  # type: ignore[arg-type]
                  special_attention=not widget.hide_special)
     data = result.to_dict()
     data["query"] = {"token": int(token), "text": widget.analysis.tokens[int(token)].text,
-                     "view_layer": int(layer)}
+                     "view_layer": view_layer}
     widget.search_result = data
     return result

@@ -3,7 +3,7 @@
 Python holds the model and the analysis; the browser holds the view. Synced traits:
 
 - ``frame`` (bytes): the EXB1 frame of the analysis (docs/API.md), all layers, or only the
-  shown layer when all would exceed ``ALL_LAYERS_LIMIT`` (the frame then follows ``layer``).
+  shown layer when all would exceed ``ALL_LAYERS_BYTES`` (the frame then follows ``layer``).
 - view state: ``layer`` (0-based), ``heads`` (sorted list, ``None`` = all), ``weights``
   (one per selected head, ``None`` = equal), ``hide_special``, ``threshold``.
 - inputs: ``text``, ``text_b``, ``mask`` (token positions; bidirectional models). Changing
@@ -31,6 +31,7 @@ from exbert.errors import ExbertError
 from exbert.export._common import STATIC, frame_bytes, get_analysis, get_model, is_analysis
 from exbert.notebook.actions import ViewActions
 from exbert.view import (
+    ALL_LAYERS_BYTES,
     DEFAULT_THRESHOLD,
     DEFAULT_TOP_K,
     check_heads,
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 WIDGET_JS = STATIC / "widget" / "widget.js"
-#: Above this many bytes of float16 attention the widget holds one layer at a time.
-ALL_LAYERS_LIMIT = 32 * 1024 * 1024
 
 _NOT_BUILT = """
 export default { render({ el }) {
@@ -177,7 +176,7 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
 
     def _frame_layers(self, analysis: Analysis) -> list[int] | None:
         n_layers, n_heads, t = analysis.attentions.shape[:3]
-        if n_layers * n_heads * t * t * 2 <= ALL_LAYERS_LIMIT:
+        if n_layers * n_heads * t * t * 2 <= ALL_LAYERS_BYTES:
             return None
         return [min(self.layer, n_layers - 1)]
 

@@ -23,6 +23,7 @@ from exbert.search.filters import parse_filters
 from exbert.search.heads import HeadRanking
 from exbert.search.results import CorpusToken, Match, MaxAttention, SearchResult, Summary
 from exbert.search.serving import open_for_server
+from exbert.view import DEFAULT_K, DEFAULT_WINDOW
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis
@@ -50,12 +51,12 @@ def search(
     layer: int,
     by: Literal["embedding", "context"] = "embedding",
     heads: Sequence[int] | None = None,
-    k: int = 50,
+    k: int = DEFAULT_K,
     filters: Any = None,
     *,
     exact: bool = True,
     include_special: bool = False,
-    window: int = 2,
+    window: int = DEFAULT_WINDOW,
     special_attention: bool = False,
 ) -> SearchResult:
     """Search ``corpus`` with token ``token_index`` of ``analysis`` at ``layer``.
@@ -73,8 +74,6 @@ def search(
     if analysis.model != model.info.name:
         raise InvalidRequest(
             f"the analysis is of {analysis.model!r}, not of {model.info.name!r}")
-    options = {"exact": exact, "include_special": include_special, "window": window,
-               "special_attention": special_attention}
     n = analysis.n_tokens
     if not isinstance(token_index, int) or isinstance(token_index, bool) or not (
             0 <= token_index < n):
@@ -85,12 +84,14 @@ def search(
             raise InvalidRequest(f"embedding layer must be between 0 and {n_layers}",
                                  layer=layer)
         vector = analysis.hidden_states[layer, token_index]
-        return corpus.search_embedding(vector, layer, k, filters, heads=heads, model=model,
-                                       **options)
+        return corpus.search_embedding(vector, layer, k, filters, heads=heads, exact=exact,
+                                       include_special=include_special, window=window,
+                                       model=model, special_attention=special_attention)
     if by == "context":
         if not isinstance(layer, int) or not 1 <= layer <= n_layers:
             raise InvalidRequest(f"context layer must be between 1 and {n_layers}", layer=layer)
         contexts = analysis.contexts[layer - 1, token_index]
-        return corpus.search_context(contexts, layer, heads, k, filters, model=model,
-                                     **options)
+        return corpus.search_context(contexts, layer, heads, k, filters, exact=exact,
+                                     include_special=include_special, window=window,
+                                     model=model, special_attention=special_attention)
     raise InvalidRequest(f"by must be 'embedding' or 'context', not {by!r}")

@@ -24,9 +24,10 @@ from exbert.search.filters import FilterMasks
 from exbert.search.heads import HeadRanking
 from exbert.search.max_attention import MaxAttentionReader, MaxAttentions
 from exbert.search.nearest import NearestTokens
-from exbert.search.options import SearchOptions, check_heads
+from exbert.search.options import SearchOptions, check_k
 from exbert.search.results import CorpusToken, Match, SearchResult, Summary
 from exbert.search.tables import CorpusTables
+from exbert.view import DEFAULT_K, DEFAULT_WINDOW, check_heads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -187,31 +188,40 @@ class Corpus:
 
     # --- search -------------------------------------------------------------------------------
 
-    def search_embedding(self, vector: np.ndarray | Sequence[float], layer: int,
-                         k: int = 50, filters: Any = None, *, model: Model | None = None,
-                         **options: Any) -> SearchResult:
+    def search_embedding(
+        self, vector: np.ndarray | Sequence[float], layer: int, k: int = DEFAULT_K,
+        filters: Any = None, *, heads: Sequence[int] | None = None, exact: bool = True,
+        include_special: bool = False, window: int = DEFAULT_WINDOW, model: Model | None = None,
+        special_attention: bool = False,
+    ) -> SearchResult:
         """The k corpus tokens whose hidden state at ``layer`` is most cosine-similar to
-        ``vector`` float32 [hidden]. ``options``: ``heads`` (of the max-attention summary,
-        default all), ``exact``, ``include_special``, ``window``, ``special_attention`` (see
-        :class:`SearchOptions`). ``model`` lets a head subset's max attention, or one that
-        counts special tokens, be computed (see :meth:`max_attention`)."""
+        ``vector`` float32 [hidden]. ``heads``: the heads of the max-attention summary
+        (default all); the other options as in :class:`SearchOptions`. ``model`` lets a head
+        subset's max attention, or one that counts special tokens, be computed (see
+        :meth:`max_attention`)."""
         import numpy as np
 
         started = time.perf_counter()
         self._check_layer(layer, "emb")
-        opts = SearchOptions.of(self.manifest.model.heads, k=k, filters=filters, **options)
+        k = check_k(k)
         v = _as_vector(vector, (self.manifest.model.hidden_size,), "vector")
+        opts = SearchOptions.of(self.manifest.model.heads, k=k, filters=filters, heads=heads,
+                                exact=exact, include_special=include_special, window=window,
+                                special_attention=special_attention)
         q = vec.rotate_query(vec.unit_rows(v), self._rot["emb"])
         scores, ids, exact = self._top("emb", layer, q, opts)
         return self._result("embedding", layer, opts, np.clip(scores, -1.0, 1.0), ids, exact,
                             model, started)
 
-    def search_context(self, contexts: np.ndarray | Sequence[Sequence[float]], layer: int,
-                       heads: Sequence[int] | None = None, k: int = 50, filters: Any = None,
-                       *, model: Model | None = None, **options: Any) -> SearchResult:
+    def search_context(
+        self, contexts: np.ndarray | Sequence[Sequence[float]], layer: int,
+        heads: Sequence[int] | None = None, k: int = DEFAULT_K, filters: Any = None, *,
+        exact: bool = True, include_special: bool = False, window: int = DEFAULT_WINDOW,
+        model: Model | None = None, special_attention: bool = False,
+    ) -> SearchResult:
         """The k corpus tokens whose per-head contexts at attention layer ``layer`` (1..L) are
         closest to ``contexts`` float32 [heads, head_dim], restricted to ``heads`` (default
-        all); ``options`` as in :meth:`search_embedding`.
+        all); the other options as in :meth:`search_embedding`.
 
         Score: the mean over the selected heads of the per-head cosine, which is the cosine
         between the concatenations of the selected heads' unit-length contexts."""
@@ -220,8 +230,11 @@ class Corpus:
         started = time.perf_counter()
         self._check_layer(layer, "ctx")
         mi = self.manifest.model
-        opts = SearchOptions.of(mi.heads, k=k, filters=filters, heads=heads, **options)
+        k = check_k(k)
         c = _as_vector(contexts, (mi.heads, mi.head_dim), "contexts")
+        opts = SearchOptions.of(mi.heads, k=k, filters=filters, heads=heads, exact=exact,
+                                include_special=include_special, window=window,
+                                special_attention=special_attention)
         selected = list(opts.heads) if opts.heads is not None else list(range(mi.heads))
         q, factor = vec.context_query(c, selected)
         if not np.any(q):
@@ -244,11 +257,15 @@ class Corpus:
         import numpy as np
 
         ids = np.asarray(token_ids, dtype=np.int64)
+        if layer < 1 or layer not in self.manifest.context_layers:
+            return [None] * len(ids), (
+                "layer 0 is the embedding output: attention starts at layer 1" if layer == 0
+                else f"attention of layer {layer} is not stored")
         chosen = check_heads(heads, self.manifest.model.heads)
-        if model is not None:
+        special_attention = special_attention and self.tables.has_special  # else none to count
+        if model is not None and self._max_attention.needs_model(chosen, special_attention):
             self.check_model(model)
-        return self._max_attention.of(ids, layer, None if chosen is None else list(chosen),
-                                      model, special_attention)
+        return self._max_attention.of(ids, layer, chosen, model, special_attention)
 
     def _check_layer(self, layer: int, kind: str) -> int:
         layers = self.manifest.layers if kind == "emb" else self.manifest.context_layers

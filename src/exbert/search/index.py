@@ -141,9 +141,6 @@ class ExactIndex:
 
         return (self.codes(ids).astype(np.float32) - 128.0) * np.float32(self.step)
 
-    def all_codes(self) -> list[np.ndarray]:
-        return list(self._codes)
-
 
 class ApproxIndex:
     """IVF-PQ candidates, re-scored exactly from the stored codes of ``exact``."""

@@ -44,19 +44,20 @@ class MaxAttentionReader:
                 self._stored[layer] = (argmax, weight)
             return self._stored[layer]
 
+    def needs_model(self, heads: list[int] | None, special_attention: bool) -> bool:
+        """Whether these heads (None = all) need the matched sentences re-run: the build
+        stored the argmaxes of all heads and of each single head, special tokens skipped."""
+        n_heads = self._files.manifest.model.heads
+        return special_attention or not (heads is None or len(heads) in (1, n_heads))
+
     def of(self, ids: np.ndarray, layer: int, heads: list[int] | None, model: Model | None,
            special_attention: bool) -> MaxAttentions:
-        """For each token id int64 [n]: its :class:`MaxAttention` at ``layer`` summing the
-        attention of ``heads`` (None = all, sorted and checked), or None; and the reason when
-        none could be computed. A special token has none unless ``special_attention``."""
-        manifest = self._files.manifest
-        if layer < 1 or layer not in manifest.context_layers:
-            return [None] * len(ids), (
-                "layer 0 is the embedding output: attention starts at layer 1" if layer == 0
-                else f"attention of layer {layer} is not stored")
-        n_heads = manifest.model.heads
-        special_attention = special_attention and self._tables.has_special
-        if not special_attention and (heads is None or len(heads) in (1, n_heads)):
+        """For each token id int64 [n]: its :class:`MaxAttention` at stored attention layer
+        ``layer`` summing the attention of ``heads`` (None = all, sorted and checked), or None;
+        and the reason when none could be computed. A special token has none unless
+        ``special_attention`` (which only a corpus with special tokens should pass)."""
+        n_heads = self._files.manifest.model.heads
+        if not self.needs_model(heads, special_attention):
             return self._stored_of(ids, layer, heads), None
         if model is None:
             what = "counting special tokens" if special_attention else "for a subset of heads"

@@ -9,7 +9,7 @@ from typing import Any
 
 from exbert.errors import InvalidRequest
 from exbert.search.filters import Condition, parse_filters
-from exbert.view import DEFAULT_K, DEFAULT_WINDOW, MAX_K, MAX_WINDOW
+from exbert.view import DEFAULT_K, DEFAULT_WINDOW, MAX_K, MAX_WINDOW, check_heads
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ class SearchOptions:
            include_special: bool = False, window: int = DEFAULT_WINDOW,
            special_attention: bool = False) -> SearchOptions:
         """Validate the keyword arguments of the public search functions."""
+        chosen = check_heads(heads, n_heads)
         return cls(k=check_k(k), conditions=tuple(parse_filters(filters)),
-                   heads=check_heads(heads, n_heads), exact=bool(exact),
+                   heads=None if chosen is None else tuple(chosen), exact=bool(exact),
                    include_special=bool(include_special), window=check_window(window),
                    special_attention=bool(special_attention))
 
@@ -54,16 +55,3 @@ def check_window(window: int) -> int:
     if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= MAX_WINDOW:
         raise InvalidRequest(f"window must be between 0 and {MAX_WINDOW}")
     return window
-
-
-def check_heads(heads: Sequence[int] | None, n_heads: int) -> tuple[int, ...] | None:
-    """Sorted distinct head indices in 0..n_heads-1, or None (all)."""
-    if heads is None:
-        return None
-    try:
-        out = sorted({int(h) for h in heads})
-    except (TypeError, ValueError):
-        raise InvalidRequest("heads must be a list of head indices") from None
-    if not out or any(not 0 <= h < n_heads for h in out):
-        raise InvalidRequest(f"heads must be between 0 and {n_heads - 1}", heads=list(heads))
-    return tuple(out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 SUMMARY_FIELDS = ("pos", "dep", "ent_type")
@@ -150,7 +150,6 @@ class SearchResult:
     special_attention: bool = False
     max_attention_unavailable: str | None = None
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,5 +167,4 @@ class SearchResult:
             "seconds": round(self.seconds, 6),
             "matches": [m.to_dict() for m in self.matches],
             "summary": self.summary.to_dict(),
-            **self.extra,
         }

@@ -48,10 +48,12 @@ def _examples(models: Mapping[str, Model], corpora: Mapping[str, Any]) -> dict[s
     a served corpus with its own model (so that schema-driven tools reach every route)."""
     out: dict[str, Any] = {"model": list(models), "corpus": list(corpora)}
     for name, corpus in corpora.items():
-        model = corpus.manifest.model.name
-        if model in models:
+        manifest = getattr(corpus, "manifest", None)
+        model = getattr(getattr(manifest, "model", None), "name", None)
+        layers = getattr(corpus, "layers", None)
+        if model in models and layers:
             out["search"] = {"model": model, "corpus": name, "text": EXAMPLE_TEXT, "token": 1,
-                             "layer": max(corpus.layers), "by": "embedding", "k": 5}
+                             "layer": max(layers), "by": "embedding", "k": 5}
             break
     return out
 

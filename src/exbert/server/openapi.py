@@ -1,8 +1,10 @@
 """The committed API contract: ``docs/openapi.json`` is generated from the server's code, and
-the frontend's types (``frontend/src/api/schema.d.ts``) from it. ``make api`` regenerates
-both; a test fails when either drifts.
+the frontend's types (``frontend/src/api/schema.d.ts``) from it; the frontend's defaults and
+limits (``frontend/src/api/limits.ts``) are generated from :mod:`exbert.view`. ``make api``
+regenerates them; a test fails when any drifts.
 
-    python -m exbert.server.openapi docs/openapi.json      # write
+    python -m exbert.server.openapi docs/openapi.json      # write the schema
+    python -m exbert.server.openapi --limits frontend/src/api/limits.ts
     python -m exbert.server.openapi --check docs/openapi.json
 """
 
@@ -29,13 +31,29 @@ def render() -> str:
     return json.dumps(schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def render_limits() -> str:
+    """The numeric constants of :mod:`exbert.view` (defaults and limits) as a TypeScript
+    module, so that the browser app and the widget use the library's own values."""
+    from exbert import view
+
+    lines = ["// Generated from src/exbert/view.py by `make api`; do not edit.", ""]
+    for name in sorted(n for n in vars(view) if n.isupper() and not n.startswith("_")):
+        value = getattr(view, name)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            lines.append(f"export const {name} = {value!r};")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m exbert.server.openapi")
-    parser.add_argument("path", type=Path, help="the schema file (docs/openapi.json)")
+    parser.add_argument("path", type=Path,
+                        help="the file to write or check (docs/openapi.json)")
+    parser.add_argument("--limits", action="store_true",
+                        help="the file is the frontend's limits module, not the schema")
     parser.add_argument("--check", action="store_true",
-                        help="exit 1 when the file differs from the code's schema")
+                        help="exit 1 when the file differs from what the code generates")
     args = parser.parse_args(argv)
-    text = render()
+    text = render_limits() if args.limits else render()
     if args.check:
         current = args.path.read_text(encoding="utf-8") if args.path.is_file() else ""
         if current != text:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from exbert.analysis.frame import MEDIA_TYPE, chosen_layers, encode_frame, header_with_attention
-from exbert.errors import InvalidRequest
 from exbert.server.responses import JSONBytes
 from exbert.server.schemas import (
     AnalysisOut,
@@ -16,6 +15,7 @@ from exbert.server.schemas import (
     CorporaOut,
     CorpusInfoOut,
     ErrorOut,
+    HeadRankingOut,
     HealthOut,
     ModelInfoOut,
     ModelsOut,
@@ -23,6 +23,7 @@ from exbert.server.schemas import (
     SearchOut,
 )
 from exbert.server.state import corpus_info, state_of
+from exbert.view import DEFAULT_TOP_HEADS, MAX_INDEX, check_layers
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis
@@ -39,13 +40,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (503, "queue full; retry after the Retry-After seconds"),
     )
 }
-
-
-def _check_layers(layers: list[int] | None, n_layers: int) -> None:
-    if layers is not None and any(not 0 <= i < n_layers for i in layers):
-        raise InvalidRequest(
-            f"layers must be between 0 and {n_layers - 1}", layers=layers, n_layers=n_layers
-        )
 
 
 def api_router() -> APIRouter:
@@ -85,7 +79,7 @@ def api_router() -> APIRouter:
         format: Literal["binary", "json"] = Query("binary"),
     ) -> Response:
         s = state_of(request)
-        _check_layers(body.layers, s.model(body.model).info.layers)
+        check_layers(body.layers, s.model(body.model).info.layers)
         if format == "binary":
             _, frame = await s.analyze(body, lambda a: encode_frame(a, body.layers))
             return Response(frame, media_type=MEDIA_TYPE)
@@ -104,9 +98,9 @@ def api_router() -> APIRouter:
     async def corpus_detail(request: Request, name: str) -> dict[str, Any]:
         return corpus_info(state_of(request).corpus(name))
 
-    @router.get("/corpora/{name}/heads")
+    @router.get("/corpora/{name}/heads", response_model=HeadRankingOut)
     async def head_ranking(
-        request: Request, name: str, top: int = Query(10, ge=1, le=1000)
+        request: Request, name: str, top: int = Query(DEFAULT_TOP_HEADS, ge=1, le=MAX_INDEX)
     ) -> dict[str, Any]:
         """Head discovery: every layer x head ranked by how often its max attention falls on
         a linguistic relation over the corpus."""

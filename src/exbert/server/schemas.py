@@ -10,13 +10,23 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from exbert.info import ModelInfo
-from exbert.view import DEFAULT_K, DEFAULT_TOP_K, DEFAULT_WINDOW, MAX_K, MAX_TOP_K, MAX_WINDOW
+from exbert.analysis.types import Prediction, Token
+from exbert.corpus.manifest import ModelIdentity
+from exbert.info import Kind, ModelInfo
+from exbert.search.results import CorpusToken
+from exbert.view import (
+    DEFAULT_K,
+    DEFAULT_TOP_K,
+    DEFAULT_WINDOW,
+    MAX_INDEX,
+    MAX_K,
+    MAX_POSITIONS_LISTED,
+    MAX_TEXT_CHARS,
+    MAX_TOP_K,
+    MAX_WINDOW,
+)
 
-MAX_TEXT_CHARS = 20_000
-
-
-Position = Annotated[int, Field(ge=0, le=1_000_000)]
+Position = Annotated[int, Field(ge=0, le=MAX_INDEX)]
 
 
 class Strict(BaseModel):
@@ -25,7 +35,8 @@ class Strict(BaseModel):
 
 def _public_model(source: type, name: str) -> type[BaseModel]:
     """A response model with the public fields of the dataclass ``source`` (fields whose
-    metadata says ``private`` are left out), all required."""
+    metadata says ``private`` are left out), all required: the dataclass is the one source of
+    the shape, the schema and the frontend's type follow it."""
     hints = get_type_hints(source)
     public: dict[str, Any] = {f.name: (hints[f.name], ...) for f in fields(source)
                               if not f.metadata.get("private")}
@@ -51,27 +62,17 @@ class AnalyzeIn(Strict):
     model: str = Field(max_length=200, description="a model name from GET /api/models")
     text: str = Field(max_length=MAX_TEXT_CHARS)
     text_b: str | None = Field(None, max_length=MAX_TEXT_CHARS, description="second sentence")
-    mask: list[Position] = Field(default_factory=list, max_length=512,
+    mask: list[Position] = Field(default_factory=list, max_length=MAX_POSITIONS_LISTED,
                             description="token positions to mask (bidirectional models)")
     top_k: int = Field(DEFAULT_TOP_K, ge=0, le=MAX_TOP_K)
     layers: list[Position] | None = Field(
-        None, max_length=512, description="layers to include in the attention payload (all)"
+        None, max_length=MAX_POSITIONS_LISTED,
+        description="layers to include in the attention payload (all)",
     )
 
 
-class TokenOut(BaseModel):
-    text: str
-    start: int
-    end: int
-    special: bool
-    segment: int
-    masked: bool
-
-
-class PredictionOut(BaseModel):
-    token: str
-    prob: float
-    token_id: int
+TokenOut = _public_model(Token, "TokenOut")
+PredictionOut = _public_model(Prediction, "PredictionOut")
 
 
 class AttentionOut(BaseModel):
@@ -87,14 +88,14 @@ class AnalysisOut(BaseModel):
     header with the attention after it."""
 
     model: str
-    kind: str
+    kind: Kind
     text: str
     text_b: str | None
     mask: list[int]
     n_layers: int
     n_heads: int
-    tokens: list[TokenOut]
-    predictions: list[list[PredictionOut]] | None
+    tokens: list[TokenOut]  # type: ignore[valid-type]
+    predictions: list[list[PredictionOut]] | None  # type: ignore[valid-type]
     predictions_unavailable: str | None
     attention: AttentionOut
 
@@ -110,13 +111,59 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
+CorpusModelOut = _public_model(ModelIdentity, "CorpusModelOut")
+
+
+class SpacyOut(BaseModel):
+    """The spaCy pipeline that annotated a corpus."""
+
+    pipeline: str
+    version: str
+    lang: str | None
+    components: list[str] | None
+
+
 class CorpusInfoOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """A served corpus, as ``Corpus.info()`` describes it without file-system paths."""
 
     name: str
+    model: CorpusModelOut  # type: ignore[valid-type]
     layers: list[int]
     context_layers: list[int]
+    layer_convention: str | None
+    counts: dict[str, int] | None
+    spacy: SpacyOut | None
     approximate: bool
+    bytes: int
+    bytes_per_token: float
+    build: dict[str, int | float | list[int] | None] | None = Field(
+        description="timings and settings of the build that wrote it")
+    created: str | None
+    schema_version: int
+
+
+class RankedHeadOut(BaseModel):
+    layer: int
+    head: int
+    score: float
+    count: int
+
+
+class RelationOut(BaseModel):
+    description: str
+    eligible: int = Field(description="corpus tokens for which the relation exists")
+    scores: list[list[float]] = Field(description="[stored layers][heads]: count / eligible")
+    counts: list[list[int]]
+    top: list[RankedHeadOut]
+
+
+class HeadRankingOut(BaseModel):
+    """Head discovery: per linguistic relation, how often each head's strongest attention
+    lands on it."""
+
+    layers: list[int]
+    heads: int
+    relations: dict[str, RelationOut]
 
 
 class CorporaOut(BaseModel):
@@ -128,15 +175,15 @@ class SearchIn(Strict):
     corpus: str = Field(max_length=200, description="a corpus name from GET /api/corpora")
     text: str = Field(max_length=MAX_TEXT_CHARS)
     text_b: str | None = Field(None, max_length=MAX_TEXT_CHARS)
-    mask: list[Position] = Field(default_factory=list, max_length=512)
+    mask: list[Position] = Field(default_factory=list, max_length=MAX_POSITIONS_LISTED)
     token: Position = Field(description="position of the query token in the analysis")
     layer: int = Field(
-        ge=0, le=1000,
+        ge=0, le=MAX_INDEX,
         description="embedding: hidden state index 0..L (0 = embeddings, l = output of block l); "
         "context: block 1..L. The attention view's layer i is block i + 1.",
     )
     by: Literal["embedding", "context"] = "embedding"
-    heads: list[Annotated[int, Field(ge=0, le=1000)]] | None = Field(None, max_length=1000)
+    heads: list[Position] | None = Field(None, max_length=MAX_POSITIONS_LISTED)
     k: int = Field(DEFAULT_K, ge=1, le=MAX_K)
     filters: dict[str, str | list[str]] | None = Field(
         None, description='conditions on the matched token, e.g. {"pos": "VERB"}'
@@ -149,28 +196,53 @@ class SearchIn(Strict):
     )
 
 
-class SearchTokenOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
+SearchTokenOut = _public_model(CorpusToken, "SearchTokenOut")
 
+
+class MaxAttentionOut(BaseModel):
+    """:class:`exbert.search.MaxAttention`: positions in the match's sentence."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    out: int
+    out_weight: float
+    inward: int = Field(alias="in")
+    in_weight: float
+
+
+class MatchOut(BaseModel):
+    rank: int
+    score: float
+    sentence_id: int
+    token_id: int
+    position: int
     text: str
-    start: int
-    end: int
+    tokens: list[SearchTokenOut]  # type: ignore[valid-type]
+    max_attention: MaxAttentionOut | None
+
+
+class SummaryCellOut(BaseModel):
+    offset: int
+    position: int
+    text: str
     special: bool
     pos: str | None
     dep: str | None
     ent_type: str | None
 
 
-class MatchOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class HistogramsOut(BaseModel):
+    matched: dict[str, dict[str, int]] = Field(description="field -> label -> count")
+    max_attention: dict[str, dict[str, int]] | None
 
-    rank: int
-    score: float
-    sentence_id: int
-    position: int
-    text: str
-    tokens: list[SearchTokenOut]
-    max_attention: dict[str, float | int] | None
+
+class SummaryOut(BaseModel):
+    """exBERT's colour matrix (a row per match, offsets -window..+window) and histograms."""
+
+    window: int
+    offsets: list[int]
+    rows: list[list[SummaryCellOut | None]]
+    histograms: HistogramsOut
 
 
 class QueryOut(BaseModel):
@@ -181,13 +253,18 @@ class QueryOut(BaseModel):
 
 
 class SearchOut(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
     corpus: str
     model: str
-    by: str
+    by: Literal["embedding", "context"]
     layer: int
+    heads: list[int] | None
     k: int
+    filters: list[str]
+    exact: bool
+    attention_heads: list[int]
+    special_attention: bool
+    max_attention_unavailable: str | None
+    seconds: float
     query: QueryOut
     matches: list[MatchOut]
-    summary: dict[str, object]
+    summary: SummaryOut

@@ -1,6 +1,7 @@
-"""One API contract: docs/openapi.json is what the server's code generates, and the
-frontend's types (frontend/src/api/schema.d.ts) are what openapi-typescript makes of it. Either
-drifting fails here with the command that regenerates both."""
+"""One API contract: docs/openapi.json is what the server's code generates, the frontend's
+types (frontend/src/api/schema.d.ts) are what openapi-typescript makes of it, and its defaults
+and limits (frontend/src/api/limits.ts) are exbert.view's. Any drifting fails here with the
+command that regenerates them."""
 
 from __future__ import annotations
 
@@ -10,18 +11,26 @@ from pathlib import Path
 import pytest
 
 from exbert.info import ModelInfo
-from exbert.server.openapi import render
+from exbert.server.openapi import render, render_limits
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = ROOT / "docs" / "openapi.json"
 TYPES = ROOT / "frontend" / "src" / "api" / "schema.d.ts"
+LIMITS = ROOT / "frontend" / "src" / "api" / "limits.ts"
 FRONTEND = ROOT / "frontend"
-REGENERATE = "run `make api` (python -m exbert.server.openapi docs/openapi.json, then " \
-             "cd frontend && npm run gen:api) and commit the result"
+REGENERATE = "run `make api` and commit the result"
 
 
 def test_committed_schema_is_the_code_schema() -> None:
     assert SCHEMA.read_text(encoding="utf-8") == render(), f"docs/openapi.json drifted: {REGENERATE}"
+
+
+def test_frontend_limits_are_the_library_limits() -> None:
+    assert LIMITS.read_text(encoding="utf-8") == render_limits(), (
+        f"frontend/src/api/limits.ts drifted from src/exbert/view.py: {REGENERATE}")
+    from exbert import view
+
+    assert f"export const DEFAULT_THRESHOLD = {view.DEFAULT_THRESHOLD};" in render_limits()
 
 
 def test_generated_types_match_the_committed_schema(tmp_path: Path) -> None:

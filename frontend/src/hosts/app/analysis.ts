@@ -1,17 +1,15 @@
 // The web app's analyses: POST /api/analyze for a text of the selected model, all layers in one
-// binary frame unless `layers x heads x T x T x 2` bytes would exceed ALL_LAYERS_LIMIT; then the
+// binary frame unless `layers x heads x T x T x 2` bytes would exceed ALL_LAYERS_BYTES; then the
 // current layer, and the other layers on demand. The result goes into the store.
 
 import { analyze } from "../../api/client";
+import { ALL_LAYERS_BYTES, DEFAULT_TOP_K } from "../../api/limits";
 import type { AnalyzeRequest, ModelInfo } from "../../api/types";
 import { AttentionLayers } from "../../attention/frame";
 import { payloadBytes } from "../../attention/math";
 import type { Viewer } from "../../attention/viewer";
 import { showAnalysis, type State, type Store } from "../../store";
 
-/** Above this many bytes of float16 attention, layers are fetched one at a time on demand. */
-export const ALL_LAYERS_LIMIT = 32 * 1024 * 1024;
-const TOP_K = 5;
 
 export interface AnalysisInput {
   text: string;
@@ -50,13 +48,13 @@ export class AnalysisRunner {
     // out small, the other layers follow in one request (below).
     const utf8 = new TextEncoder().encode(p.text + p.textB).length;
     const estT = Math.min(m.max_tokens || 512, Math.ceil(utf8 / 2) + 4);
-    const perLayer = payloadBytes(m.layers, m.heads, estT) > ALL_LAYERS_LIMIT;
+    const perLayer = payloadBytes(m.layers, m.heads, estT) > ALL_LAYERS_BYTES;
     const req: AnalyzeRequest = {
       model: m.name,
       text: p.text,
       text_b: p.textB ? p.textB : null,
       mask: p.mask,
-      top_k: TOP_K,
+      top_k: DEFAULT_TOP_K,
       layers: perLayer ? [this.store.state.layer] : null,
     };
     this.ui.busy(true);
@@ -69,7 +67,7 @@ export class AnalysisRunner {
       this.ui.error(null);
       this.store.update({ mask: hd.mask, ...showAnalysis(this.store.state, { header: hd, attention, maskToken: m.mask_token }) });
       const missing = attention.missingLayers();
-      if (missing.length && payloadBytes(hd.n_layers, hd.n_heads, hd.tokens.length) <= ALL_LAYERS_LIMIT) {
+      if (missing.length && payloadBytes(hd.n_layers, hd.n_heads, hd.tokens.length) <= ALL_LAYERS_BYTES) {
         void this.fetchLayers(missing);
       }
     } catch (err) {
@@ -93,7 +91,7 @@ export class AnalysisRunner {
     const hd = a.header;
     try {
       const frame = await analyze(
-        { model: hd.model, text: hd.text, text_b: hd.text_b, mask: hd.mask, top_k: TOP_K, layers: want },
+        { model: hd.model, text: hd.text, text_b: hd.text_b, mask: hd.mask, top_k: DEFAULT_TOP_K, layers: want },
         this.controller?.signal,
       );
       if (seq !== this.seq) return;

@@ -11,9 +11,9 @@
 // sby/stok/slayer/sheads describe the last search (re-run after a reload); slayer is in the
 // search's block numbering (docs/API.md), not the attention view's.
 
+import { DEFAULT_THRESHOLD } from "../../api/limits";
 import {
   DEFAULT_RELATION,
-  DEFAULT_THRESHOLD,
   defaultSearchState,
   defaultState,
   type SearchState,

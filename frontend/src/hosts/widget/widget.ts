@@ -14,6 +14,7 @@
 // goes to the kernel, which answers with the `search_result` trait (searchPanel.ts).
 
 import css from "../../style.css?inline";
+import { DEFAULT_THRESHOLD } from "../../api/limits";
 import { AttentionLayers, decodeFrame } from "../../attention/frame";
 import { download } from "../../attention/exportFile";
 import { Viewer } from "../../attention/viewer";
@@ -46,7 +47,7 @@ function viewFromTraits(model: WidgetModel): ViewState {
     heads: heads && heads.length ? [...heads] : null,
     weights: weights && heads && weights.length === heads.length ? [...weights] : null,
     hideSpecial: Boolean(model.get("hide_special") ?? true),
-    threshold: Number(model.get("threshold") ?? 0.7),
+    threshold: Number(model.get("threshold") ?? DEFAULT_THRESHOLD),
   };
 }
 
