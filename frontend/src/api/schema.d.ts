@@ -381,7 +381,12 @@ export interface components {
         };
         /**
          * MaxAttentionOut
-         * @description :class:`exbert.search.MaxAttention`: positions in the match's sentence.
+         * @description Where the matched token's attention is strongest, for the selected heads at the
+         *     searched layer (the sum of the selected heads' attention), among the sentence's
+         *     non-special tokens unless the search counted them (``special_attention``). ``out``: the
+         *     position the match attends to most (argmax of its row); ``inward`` (``"in"`` in JSON):
+         *     the position that attends most to the match (argmax of its column). Weights are means
+         *     over the selected heads, of the attention as the model gave it (not renormalised).
          */
         MaxAttentionOut: {
             /** In */

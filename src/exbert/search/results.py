@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SUMMARY_FIELDS = ("pos", "dep", "ent_type")
@@ -42,18 +42,17 @@ class MaxAttention:
     """Where the matched token's attention is strongest, for the selected heads at the
     searched layer (the sum of the selected heads' attention), among the sentence's
     non-special tokens unless the search counted them (``special_attention``). ``out``: the
-    position the match attends to most (argmax of its row); ``inward``: the position that
-    attends most to the match (argmax of its column). Weights are means over the selected
-    heads, of the attention as the model gave it (not renormalised)."""
+    position the match attends to most (argmax of its row); ``inward`` (``"in"`` in JSON):
+    the position that attends most to the match (argmax of its column). Weights are means
+    over the selected heads, of the attention as the model gave it (not renormalised)."""
 
     out: int
     out_weight: float
-    inward: int
+    inward: int = field(metadata={"json": "in"})
     in_weight: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out": self.out, "out_weight": self.out_weight, "in": self.inward,
-                "in_weight": self.in_weight}
+        return {f.metadata.get("json", f.name): getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from exbert.analysis.types import Prediction, Token
 from exbert.corpus.manifest import ModelIdentity
 from exbert.info import Kind, ModelInfo
-from exbert.search.results import CorpusToken
+from exbert.search.results import CorpusToken, MaxAttention
 from exbert.view import (
     DEFAULT_K,
     DEFAULT_TOP_K,
@@ -36,11 +36,15 @@ class Strict(BaseModel):
 def _public_model(source: type, name: str) -> type[BaseModel]:
     """A response model with the public fields of the dataclass ``source`` (fields whose
     metadata says ``private`` are left out), all required: the dataclass is the one source of
-    the shape, the schema and the frontend's type follow it."""
+    the shape, the schema and the frontend's type follow it. A field's ``json`` metadata names
+    it on the wire (``MaxAttention.inward`` is ``"in"``)."""
     hints = get_type_hints(source)
-    public: dict[str, Any] = {f.name: (hints[f.name], ...) for f in fields(source)
-                              if not f.metadata.get("private")}
-    model: type[BaseModel] = create_model(name, __doc__=source.__doc__, **public)
+    public: dict[str, Any] = {
+        f.name: (hints[f.name], Field(alias=f.metadata.get("json", f.name)))
+        for f in fields(source) if not f.metadata.get("private")
+    }
+    model: type[BaseModel] = create_model(
+        name, __doc__=source.__doc__, __config__=ConfigDict(populate_by_name=True), **public)
     return model
 
 
@@ -199,15 +203,7 @@ class SearchIn(Strict):
 SearchTokenOut = _public_model(CorpusToken, "SearchTokenOut")
 
 
-class MaxAttentionOut(BaseModel):
-    """:class:`exbert.search.MaxAttention`: positions in the match's sentence."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    out: int
-    out_weight: float
-    inward: int = Field(alias="in")
-    in_weight: float
+MaxAttentionOut = _public_model(MaxAttention, "MaxAttentionOut")
 
 
 class MatchOut(BaseModel):
@@ -218,7 +214,7 @@ class MatchOut(BaseModel):
     position: int
     text: str
     tokens: list[SearchTokenOut]  # type: ignore[valid-type]
-    max_attention: MaxAttentionOut | None
+    max_attention: MaxAttentionOut | None  # type: ignore[valid-type]
 
 
 class SummaryCellOut(BaseModel):
