@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from support import build_small_corpus
 
 from exbert.search import Corpus, search
 from exbert.server import create_app
+from support import build_small_corpus
 
 pytestmark = pytest.mark.integration
 
