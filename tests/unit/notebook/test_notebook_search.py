@@ -43,7 +43,8 @@ def test_view_layer_maps_to_its_block(calls, layer, block):
     token, got, kwargs = calls[-1]
     assert (token, got) == (1, block)
     assert kwargs["heads"] == [0] and kwargs["special_attention"] is False
-    assert w.search_result["query"] == {"token": 1, "text": "hi", "view_layer": layer}
+    # the caption names the view layer it searched, resolved (-1 is the last, 5)
+    assert w.search_result["query"] == {"token": 1, "text": "hi", "view_layer": block - 1}
 
 
 def test_out_of_range_layer_and_no_corpus_are_refused(calls):
