@@ -5,8 +5,9 @@ Heavy libraries (torch, transformers, faiss, spacy) load lazily, on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from exbert._lazy import lazy_attributes
 from exbert._version import __version__
 from exbert.errors import ExbertError
 
@@ -45,9 +46,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'exbert' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -361,7 +361,12 @@ export interface components {
                 };
             } | null;
         };
-        /** MatchOut */
+        /**
+         * MatchOut
+         * @description One match of a search: its rank and cosine ``score``, where it is (``sentence_id``, the
+         *     corpus-wide ``token_id``, its ``position`` in the sentence), the sentence's ``text`` and
+         *     annotated ``tokens``, and the match's max attention (None when not available).
+         */
         MatchOut: {
             max_attention: components["schemas"]["MaxAttentionOut"] | null;
             /** Position */

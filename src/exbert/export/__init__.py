@@ -10,7 +10,9 @@ Imports stay light (no torch) until an export runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from exbert._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from exbert.errors import ExportError
@@ -38,9 +40,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'exbert.export' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -57,6 +57,10 @@ class MaxAttention:
 
 @dataclass(frozen=True)
 class Match:
+    """One match of a search: its rank and cosine ``score``, where it is (``sentence_id``, the
+    corpus-wide ``token_id``, its ``position`` in the sentence), the sentence's ``text`` and
+    annotated ``tokens``, and the match's max attention (None when not available)."""
+
     rank: int
     score: float
     sentence_id: int

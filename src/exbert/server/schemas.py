@@ -5,15 +5,19 @@ Limits come from :mod:`exbert.view`, shapes shared with the library from their o
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Mapping
 from dataclasses import fields
-from typing import Annotated, Any, Literal, get_type_hints
+from functools import reduce
+from types import UnionType
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from exbert.analysis.types import Prediction, Token
 from exbert.corpus.manifest import ModelIdentity
 from exbert.info import Kind, ModelInfo
-from exbert.search.results import CorpusToken, MaxAttention
+from exbert.search.results import CorpusToken, Match, MaxAttention
 from exbert.view import (
     DEFAULT_K,
     DEFAULT_TOP_K,
@@ -33,19 +37,35 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _public_model(source: type, name: str) -> type[BaseModel]:
+def _public_model(source: type, name: str,
+                  nested: Mapping[type, type[BaseModel]] | None = None) -> type[BaseModel]:
     """A response model with the public fields of the dataclass ``source`` (fields whose
     metadata says ``private`` are left out), all required: the dataclass is the one source of
     the shape, the schema and the frontend's type follow it. A field's ``json`` metadata names
-    it on the wire (``MaxAttention.inward`` is ``"in"``)."""
+    it on the wire (``MaxAttention.inward`` is ``"in"``); ``nested`` maps the dataclasses a
+    field holds to their response models."""
     hints = get_type_hints(source)
     public: dict[str, Any] = {
-        f.name: (hints[f.name], Field(alias=f.metadata.get("json", f.name)))
+        f.name: (_swap(hints[f.name], nested or {}),
+                 Field(alias=f.metadata.get("json", f.name)))
         for f in fields(source) if not f.metadata.get("private")
     }
     model: type[BaseModel] = create_model(
         name, __doc__=source.__doc__, __config__=ConfigDict(populate_by_name=True), **public)
     return model
+
+
+def _swap(hint: Any, nested: Mapping[type, type[BaseModel]]) -> Any:
+    """``hint`` with each dataclass of ``nested`` replaced by its model (in lists, unions)."""
+    if hint in nested:
+        return nested[hint]
+    args = get_args(hint)
+    if not args:
+        return hint
+    swapped = tuple(_swap(a, nested) for a in args)
+    if get_origin(hint) is UnionType:
+        return reduce(operator.or_, swapped)
+    return get_origin(hint)[swapped]
 
 
 ModelInfoOut = _public_model(ModelInfo, "ModelInfo")
@@ -206,15 +226,8 @@ SearchTokenOut = _public_model(CorpusToken, "SearchTokenOut")
 MaxAttentionOut = _public_model(MaxAttention, "MaxAttentionOut")
 
 
-class MatchOut(BaseModel):
-    rank: int
-    score: float
-    sentence_id: int
-    token_id: int
-    position: int
-    text: str
-    tokens: list[SearchTokenOut]  # type: ignore[valid-type]
-    max_attention: MaxAttentionOut | None  # type: ignore[valid-type]
+MatchOut = _public_model(Match, "MatchOut", {CorpusToken: SearchTokenOut,
+                                             MaxAttention: MaxAttentionOut})
 
 
 class SummaryCellOut(BaseModel):
@@ -262,5 +275,5 @@ class SearchOut(BaseModel):
     max_attention_unavailable: str | None
     seconds: float
     query: QueryOut
-    matches: list[MatchOut]
+    matches: list[MatchOut]  # type: ignore[valid-type]
     summary: SummaryOut
