@@ -62,14 +62,7 @@ from exbert.errors import CorpusBuildError, ExbertError, InvalidRequest
 if TYPE_CHECKING:
     from exbert.models import Model
 
-__all__ = [
-    "DEFAULT_BATCH_TOKENS",
-    "DEFAULT_SHARD_SENTENCES",
-    "DEFAULT_SPACY",
-    "BuildOptions",
-    "build",
-    "build_corpus",
-]
+__all__ = ["build", "build_corpus"]
 
 
 def build(
