@@ -1,13 +1,22 @@
 # The two commands: `make demo` (set up, prepare models and corpora, serve) and `make test`.
+# `make install` installs the tested versions (requirements/lock.txt) into .venv; `make lock`
+# writes that lock from .venv after a dependency changed; `make wheel` builds dist/*.whl with
+# the browser app inside (hatch_build.py runs the frontend build).
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5050
 
-.PHONY: demo test install browser api lint typecheck test-python test-frontend bench clean
+.PHONY: demo test install lock wheel browser api lint typecheck test-python test-frontend bench clean
 
 install:
 	@bash scripts/install.sh
+
+lock:
+	@bash scripts/lock.sh
+
+wheel: install
+	$(BIN)/python -m pip wheel --no-deps -w dist .
 
 browser:
 	@bash scripts/install-browser.sh
@@ -46,4 +55,4 @@ bench: install
 	$(BIN)/python benchmarks/bench_server.py
 
 clean:
-	rm -rf $(VENV) frontend/node_modules src/exbert/static
+	rm -rf $(VENV) frontend/node_modules src/exbert/static dist build

@@ -1,7 +1,8 @@
 """Exact and approximate corpus search at 1M stored vectors, on real token vectors.
 
 Vectors: MiniLM (all-MiniLM-L6-v2, width 384) hidden states of every token of The Adventures
-of Sherlock Holmes (~140k tokens), at each of its 7 embedding layers (0..6), until 1,000,000:
+of Sherlock Holmes (~140k tokens), at its embeddings and each of its 6 layers (hidden states
+0..6: "embeddings" and layers 0..5 in exbert's numbering), until 1,000,000:
 all real token vectors, no synthetic ones. They are stored exactly as a corpus build stores
 them (unit length, rotated, int8 codes in FAISS ``IndexScalarQuantizer`` chunk files of
 262,144 vectors) and searched with the classes the corpus uses (``ExactIndex``,
@@ -57,7 +58,8 @@ def bandwidth_gbs(buf: torch.Tensor, repeats: int = 5) -> float:
 
 
 def real_vectors(n: int) -> tuple[np.ndarray, list[int]]:
-    """n real MiniLM token vectors (unit length, float32) and the layer of each block."""
+    """n real MiniLM token vectors (unit length, float32) and the hidden-state index (0..6:
+    the embeddings, then layers 0..5) of each block of rows."""
     model = exbert.load("minilm-l6")
     text = " ".join(holmes_text().split())
     sents = [s for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= 2]
@@ -121,7 +123,8 @@ def main() -> int:
     queries = units[query_ids] + rng.standard_normal((args.queries, dim)).astype(np.float32) * 0.01
     queries = vec.rotate_query(vec.unit_rows(queries), rot)
     result: dict[str, Any] = {"vectors": n, "dim": dim, "k": k, "queries": args.queries,
-                              "source": f"MiniLM hidden states of Holmes tokens, layers {layers}",
+                              "source": f"MiniLM hidden states {layers} of Holmes tokens "
+                              "(0 = embeddings, i = the output of layer i - 1)",
                               "cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="exbert-bench-search-") as tmp:
         paths = []

@@ -4,7 +4,7 @@
 // the URL (src/hosts/app/url.ts), the notebook widget with the kernel's traits.
 
 import { DEFAULT_THRESHOLD } from "./api/limits";
-import type { AnalysisHeader, SearchBy } from "./api/types";
+import type { AnalysisHeader, SearchBy, SearchRequest } from "./api/types";
 import type { AttentionLayers } from "./attention/frame";
 import type { Focus } from "./attention/view";
 import type { SummaryField } from "./corpus/labels";
@@ -21,7 +21,20 @@ export interface ViewState {
   hideSpecial: boolean;
   /** Fraction of each row's attention that the drawn edges must cover. */
   threshold: number;
+  /**
+   * Draw each selected head's edges in that head's own colour (heads.ts `headColor`) instead of
+   * one mix of the heads. Absent = false (hosts that do not know it yet leave it out).
+   */
+  colorByHead?: boolean;
+  /**
+   * Remove the first token's edges and renormalise, as `hideSpecial` does: the attention sink of
+   * models without a BOS token (SmolLM2's first word). Absent = false.
+   */
+  hideFirst?: boolean;
 }
+
+/** The drawing options that hosts may not carry yet, with their defaults. */
+export const DRAW_DEFAULTS = { colorByHead: false, hideFirst: false } as const;
 
 export interface SearchFilterState {
   pos: string;
@@ -33,10 +46,10 @@ export interface SearchFilterState {
 export interface SearchState {
   /** The selected corpus ("" = the first one of the model). */
   corpus: string;
-  /** The last search, or null; `layer` in the search's block numbering (docs/API.md). */
+  /** The last search, or null; `layer` as everywhere: 0-based, or "embeddings" (docs/API.md). */
   by: SearchBy | null;
   token: number | null;
-  layer: number | null;
+  layer: SearchRequest["layer"] | null;
   heads: number[] | null;
   /** The annotation the colour summary and histograms show. */
   field: SummaryField;
@@ -59,6 +72,8 @@ export interface Shape {
 }
 
 export interface State extends ViewState {
+  colorByHead: boolean;
+  hideFirst: boolean;
   model: string;
   text: string;
   /** Second sentence of a pair; "" for none. */
@@ -99,6 +114,7 @@ export function defaultState(): State {
     mask: [],
     hideSpecial: true,
     threshold: DEFAULT_THRESHOLD,
+    ...DRAW_DEFAULTS,
     search: defaultSearchState(),
     shape: { layers: 0, heads: 0 },
     analysis: null,
@@ -106,10 +122,12 @@ export function defaultState(): State {
   };
 }
 
-/** The view part of a state. */
-export function viewOf(s: ViewState): ViewState {
+/** The view part of a state (the drawing options with their defaults when absent). */
+export function viewOf(s: ViewState): Required<ViewState> {
   const { layer, heads, weights, hideSpecial, threshold } = s;
-  return { layer, heads, weights, hideSpecial, threshold };
+  const colorByHead = s.colorByHead ?? DRAW_DEFAULTS.colorByHead;
+  const hideFirst = s.hideFirst ?? DRAW_DEFAULTS.hideFirst;
+  return { layer, heads, weights, hideSpecial, threshold, colorByHead, hideFirst };
 }
 
 export function sameView(a: ViewState, b: ViewState): boolean {

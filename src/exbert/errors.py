@@ -105,6 +105,13 @@ class CorpusBuildError(CorpusError):
     status = 500
 
 
+class CorpusInputError(CorpusBuildError):
+    """Input a corpus build cannot read: a bad record under ``--strict``, no text column, not
+    UTF-8. Nothing was written; fix the input (or drop ``--strict``) and build again."""
+
+    status = 422
+
+
 class ExportError(ExbertError):
     """An export that cannot be made here (no bundle built, no Chromium, ...)."""
 

@@ -1,16 +1,18 @@
 """The one set of limits and the view specification, shared by the server, the CLI, the
 exports and the notebook widget. Light on purpose: no torch/numpy import.
 
-Layer conventions (the only two in exbert):
+Layer numbering (the only one a user sees or passes, everywhere in exbert: the CLI, the
+Python API, the HTTP API, the app and the widget) is transformers' own:
 
-* **view layer** ``i``: the attention view's layer, 0-based, ``0..L-1`` for a model of ``L``
-  transformer blocks (negative counts from the end). It shows the attention of **block**
-  ``i + 1``.
-* **block / hidden-state index** ``b``: what corpus search's ``--layer`` takes, ``0..L``. For
-  embedding search ``b = 0`` is the embedding output and ``b = 1..L`` the output of block ``b``
-  (``hidden_states[b]``); context search needs a block ``1..L``.
+* **layer** ``i`` is transformer layer ``i``, 0-based, ``0..L-1`` for a model of ``L`` layers
+  (negative counts from the end): its attention is ``attentions[i]``, its per-head contexts
+  ``contexts[i]`` and its output ``hidden_states[i + 1]``.
+* **embeddings** (:data:`EMBEDDINGS`, the string ``"embeddings"``) is the embedding output,
+  ``hidden_states[0]``; it is not a layer number (it has no attention).
 
-:func:`view_layer_to_block` converts a view layer to its block.
+Corpora store hidden-state indices ``b`` in ``0..L`` (their manifest and file names, see
+:mod:`exbert.corpus.manifest`); :func:`layer_to_hidden` and :func:`hidden_to_layer` are the
+only conversions between the two.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from exbert.errors import InvalidRequest
 
@@ -54,12 +56,66 @@ MAX_INDEX = 1_000_000
 checked against the model)."""
 
 
-def view_layer_to_block(layer: int) -> int:
-    """The transformer block (1-based, ``1..L``) that view layer ``layer`` (0-based, >= 0)
-    shows. Resolve negative view layers with :func:`check_layer` first."""
-    if layer < 0:
-        raise InvalidRequest(f"view layer {layer} must be resolved (>= 0) before mapping")
-    return layer + 1
+EMBEDDINGS: Literal["embeddings"] = "embeddings"
+"""The embedding output (``hidden_states[0]``) where a layer is asked for."""
+
+Layer: TypeAlias = int | Literal["embeddings"]
+"""A layer as users name it: transformer layer ``0..L-1`` (negative from the end) or
+:data:`EMBEDDINGS`."""
+
+LAYER_HELP = ("0-based transformer layer 0..L-1 as in transformers (attentions[i]; "
+              "negative counts from the end)")
+"""The numbering in one phrase, for ``--help`` texts and API descriptions."""
+
+LAYER_CONVENTION = ("layer i (0..L-1) = transformer layer i: attentions[i], output "
+                    "hidden_states[i+1]; 'embeddings' = the embedding output, hidden_states[0]")
+"""The numbering as ``exbert corpus info`` and the corpus API state it."""
+
+
+def _range(n_layers: int) -> str:
+    return f"0..{n_layers - 1} (or -{n_layers}..-1 from the end)"
+
+
+def parse_layer(value: str | int, *, embeddings: bool = True) -> Layer:
+    """``"3"``, ``3``, ``"-1"`` -> an int; ``"embeddings"`` -> :data:`EMBEDDINGS` (when
+    ``embeddings``). :class:`InvalidRequest` on anything else. Not checked against a model."""
+    if isinstance(value, bool):
+        raise InvalidRequest(f"layer must be an integer or {EMBEDDINGS!r}, not {value!r}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if embeddings and text.lower() == EMBEDDINGS:
+        return EMBEDDINGS
+    try:
+        return int(text)
+    except ValueError:
+        what = f"an integer or {EMBEDDINGS!r}" if embeddings else "an integer"
+        raise InvalidRequest(f"layer must be {what}, not {value!r}", layer=str(value)) from None
+
+
+def layer_to_hidden(layer: Layer, n_layers: int) -> int:
+    """The hidden-state index ``0..L`` of ``layer`` (:data:`EMBEDDINGS` -> 0, layer ``i`` ->
+    ``i + 1``, negatives resolved) for a model of ``n_layers`` layers; what corpora store.
+    :class:`InvalidRequest` naming the valid range for a layer the model does not have."""
+    if layer == EMBEDDINGS:
+        return 0
+    if not isinstance(layer, int) or isinstance(layer, bool):
+        raise InvalidRequest(f"layer must be an integer {_range(n_layers)} or {EMBEDDINGS!r}, "
+                             f"not {layer!r}", layer=str(layer))
+    return check_layer(layer, n_layers) + 1
+
+
+def hidden_to_layer(hidden: int) -> Layer:
+    """The layer a hidden-state index ``0..L`` is: 0 -> :data:`EMBEDDINGS`, ``b`` -> ``b - 1``."""
+    b = int(hidden)
+    if b < 0:
+        raise InvalidRequest(f"hidden-state index {b} must be >= 0")
+    return EMBEDDINGS if b == 0 else b - 1
+
+
+def layer_name(layer: int | str) -> str:
+    """``"layer 3"`` or ``"embeddings"``, as the UIs and messages write a layer."""
+    return EMBEDDINGS if layer == EMBEDDINGS else f"layer {layer}"
 
 
 def _parse(value: str | Sequence[Any] | None, what: str, kind: type, noun: str) -> list[Any] | None:
@@ -102,7 +158,7 @@ def parse_floats(value: str | Sequence[float] | None, what: str) -> list[float] 
 class ViewSpec:
     """The view state of the browser app (``ViewState`` in frontend/src/store.ts), validated.
 
-    ``layer``: view layer ``0..L-1``; ``heads``: sorted head indices or ``None`` for all;
+    ``layer``: transformer layer ``0..L-1``; ``heads``: sorted head indices or ``None`` for all;
     ``weights``: one weight >= 0 per selected head or ``None``; ``threshold``: cumulative
     attention mass in (0, 1]."""
 
@@ -111,6 +167,10 @@ class ViewSpec:
     weights: list[float] | None = None
     hide_special: bool = True
     threshold: float = DEFAULT_THRESHOLD
+    color_by_head: bool = False
+    """Each selected head's edges in its own colour instead of their weighted mix."""
+    hide_first: bool = False
+    """Leave out the first token's edges (the attention sink of models without BOS)."""
 
     def to_state(self) -> dict[str, Any]:
         """As the JavaScript ``ViewState`` (camelCase)."""
@@ -120,26 +180,38 @@ class ViewSpec:
             "weights": self.weights,
             "hideSpecial": self.hide_special,
             "threshold": self.threshold,
+            "colorByHead": self.color_by_head,
+            "hideFirst": self.hide_first,
         }
 
 
-def check_layer(layer: int | None, n_layers: int) -> int:
-    """View layer ``layer`` (``None`` -> 0, negative counts from the end) as ``0..n_layers-1``."""
+def check_layer(layer: int | str | None, n_layers: int) -> int:
+    """Transformer layer ``layer`` (``None`` -> 0, negative counts from the end) as
+    ``0..n_layers-1``; :class:`InvalidRequest` naming the valid range otherwise."""
     if layer is None:
         return 0
+    if isinstance(layer, bool) or not isinstance(layer, int):
+        if layer == EMBEDDINGS:
+            raise InvalidRequest(
+                f"the embeddings have no attention: choose a layer {_range(n_layers)}",
+                layer=EMBEDDINGS, layers=n_layers)
+        try:
+            layer = int(layer)
+        except (TypeError, ValueError):
+            raise InvalidRequest(f"layer must be an integer {_range(n_layers)}, not {layer!r}",
+                                 layer=str(layer), layers=n_layers) from None
     given = int(layer)
     resolved = given + n_layers if given < 0 else given
     if not 0 <= resolved < n_layers:
         raise InvalidRequest(
-            f"layer {given} is out of range: the model has layers 0..{n_layers - 1}",
+            f"layer {given} is out of range: the model has layers {_range(n_layers)}",
             layer=given, layers=n_layers,
         )
     return resolved
 
 
 def check_layers(layers: Sequence[int] | None, n_layers: int) -> list[int] | None:
-    """View layers ``0..n_layers-1`` (None: all), e.g. the layers an analysis payload
-    carries."""
+    """Layers ``0..n_layers-1`` (None: all), e.g. the layers an analysis payload carries."""
     if layers is None:
         return None
     bad = [i for i in layers if not 0 <= i < n_layers]
@@ -199,7 +271,7 @@ def view_spec(
     hide_special: bool = True,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> ViewSpec:
-    """A validated :class:`ViewSpec` for a model of ``n_layers`` blocks and ``n_heads`` heads.
+    """A validated :class:`ViewSpec` for a model of ``n_layers`` layers and ``n_heads`` heads.
 
     Weights without heads select every head."""
     hs = check_heads(heads, n_heads)

@@ -94,9 +94,15 @@ def test_search_by_embedding_shows_results_summary_and_histograms(page, corpus_s
 
     page.select_option(tid("layer-select"), "3")
     page.click(tid("token-left-2"))  # "cat"
-    assert "block 4" in page.inner_text(tid("corpus-query"))
+    # one layer numbering: the view's layer 3 is the searched layer 3, never a "block"
+    query = page.inner_text(tid("corpus-query"))
+    assert "layer 3" in query and "block" not in query.lower()
+    assert "0-based" in (page.get_attribute(tid("corpus-query-layer"), "title") or "")
     req = search(page, "search-embedding-button")
-    assert (req["by"], req["token"], req["layer"], req["corpus"]) == ("embedding", 2, 4, CORPUS)
+    assert (req["by"], req["token"], req["layer"], req["corpus"]) == ("embedding", 2, 3, CORPUS)
+    caption = page.inner_text(tid("search-caption"))
+    assert "layer 3" in caption and "block" not in caption.lower()
+    assert "block" not in page.inner_text(tid("corpus-section")).lower()
     assert req["special_attention"] is False  # the view hides special tokens by default
 
     results = page.query_selector_all(tid("search-result"))
@@ -192,7 +198,7 @@ def test_search_by_context_uses_the_selected_heads(page, corpus_server):
     page.click(tid("token-left-2"))
     assert "head 5" in page.inner_text(tid("corpus-query"))
     req = search(page, "search-context-button")
-    assert (req["by"], req["layer"], req["heads"], req["token"]) == ("context", 2, [5], 2)
+    assert (req["by"], req["layer"], req["heads"], req["token"]) == ("context", 1, [5], 2)
     assert len(page.query_selector_all(tid("search-result"))) > 0
     caption = page.inner_text(tid("search-caption"))
     assert "by context" in caption and "heads 5" in caption

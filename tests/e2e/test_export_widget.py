@@ -207,3 +207,10 @@ def test_widget_corpus_search(widget_page, minilm_model, tmp_path):
     assert page.inner_text('[data-testid="corpus-match-0"] .c-left') + \
         page.inner_text('[data-testid="corpus-match-0"] .c-match') + \
         page.inner_text('[data-testid="corpus-match-0"] .c-right') == best["text"]
+    # one layer numbering: the view's layer 2 is what the caption and the max-attention
+    # histogram name (no "block")
+    assert w.search_result["layer"] == 2
+    caption = page.inner_text('[data-testid="corpus-caption"]')
+    histogram = page.inner_text('[data-testid="corpus-panel"] .corpus-figures')
+    assert "at layer 2" in caption and "(layer 2, all heads" in histogram
+    assert "block" not in page.inner_text('[data-testid="corpus-panel"]').lower()

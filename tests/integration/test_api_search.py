@@ -40,7 +40,9 @@ def _required(component: str) -> set[str]:
 
 
 @pytest.mark.parametrize(("by", "layer", "heads"), [("embedding", 3, None),
-                                                    ("context", 2, [0, 5])])
+                                                    ("embedding", "embeddings", None),
+                                                    ("context", 2, [0, 5]),
+                                                    ("context", 0, None)])
 def test_search_answers_in_the_declared_shape(client, minilm_model, corpus, by, layer, heads):
     body = {"model": "minilm-l6", "corpus": CORPUS, "text": TEXT, "token": 2, "layer": layer,
             "by": by, "heads": heads, "k": 5, "filters": {"pos": "NOUN"}}
@@ -59,6 +61,39 @@ def test_search_answers_in_the_declared_shape(client, minilm_model, corpus, by, 
                       by=by, heads=heads, k=5, filters={"pos": "NOUN"}).to_dict()
     assert [m["token_id"] for m in d["matches"]] == [m["token_id"] for m in expected["matches"]]
     assert d["summary"] == json.loads(json.dumps(expected["summary"]))
+    assert d["layer"] == layer  # the layer as asked, in the one numbering
+
+
+def test_search_layer_is_the_view_layer(client, minilm_model):
+    """Layer 3 over HTTP is the attention view's layer 3: each match's max attention is the
+    argmax of ``attentions[3]`` (the view's layer 3) of its sentence; -1 is the last layer."""
+    body = {"model": "minilm-l6", "corpus": CORPUS, "text": TEXT, "token": 2, "layer": 3,
+            "by": "context", "k": 4}
+    d = client.post("/api/search", json=body).json()
+    assert d["layer"] == 3 and d["max_attention_unavailable"] is None
+    for m in d["matches"]:
+        live = minilm_model.analyze(m["text"], top_k=0)
+        summed = live.attentions[3].sum(axis=0)
+        special = [t.special for t in live.tokens]
+        summed[special, :] = 0
+        summed[:, special] = 0
+        assert m["max_attention"]["out"] == int(summed[m["position"]].argmax())
+    last = client.post("/api/search", json={**body, "layer": -1}).json()
+    assert last["layer"] == 5
+
+
+@pytest.mark.parametrize(("by", "layer", "message"), [
+    ("embedding", 6, "0..5"), ("context", -7, "0..5"), ("context", "embeddings", "embeddings"),
+])
+def test_search_layer_out_of_range_is_422_naming_the_range(client, by, layer, message):
+    r = client.post("/api/search", json={"model": "minilm-l6", "corpus": CORPUS, "text": TEXT,
+                                         "token": 2, "layer": layer, "by": by})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["type"] == "InvalidRequest"
+    assert message in r.json()["error"]["message"]
+    r = client.post("/api/search", json={"model": "minilm-l6", "corpus": CORPUS, "text": TEXT,
+                                         "token": 2, "layer": "block 3"})
+    assert r.status_code == 422
 
 
 def test_corpus_info_and_head_ranking_answer_in_the_declared_shape(client):
@@ -67,12 +102,16 @@ def test_corpus_info_and_head_ranking_answer_in_the_declared_shape(client):
     info = r.json()
     assert _required("CorpusInfoOut") <= set(info)
     assert "source" not in info["model"] and "path" not in info
+    assert info["layers"] == ["embeddings", 0, 1, 2, 3, 4, 5]
+    assert info["context_layers"] == [0, 1, 2, 3, 4, 5]
     heads = client.get(f"/api/corpora/{CORPUS}/heads", params={"top": 3})
     assert heads.status_code == 200, heads.text
     ranking = heads.json()
     relation = next(iter(ranking["relations"].values()))
     assert set(relation) == _required("RelationOut") and len(relation["top"]) == 3
     assert len(relation["scores"]) == len(ranking["layers"])
+    assert ranking["layers"] == [0, 1, 2, 3, 4, 5]
+    assert all(0 <= top["layer"] <= 5 for top in relation["top"])
 
 
 def test_search_errors_are_4xx(client):

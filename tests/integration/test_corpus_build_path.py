@@ -15,6 +15,7 @@ from exbert.corpus import build
 from exbert.corpus import vectors as vec
 from exbert.errors import ExbertError, TextTooLong
 from exbert.search import Corpus
+from exbert.view import hidden_to_layer
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_cache")]
 
@@ -72,8 +73,8 @@ def test_stored_rows_equal_per_sentence_analysis(tmp_path: Path, tiny: Any,
             targets = stored[~special]
             assert (targets >= 0).all() and not special[targets].any()
             np.testing.assert_allclose(weights, w, rtol=2e-3, atol=2e-3)
-        for layer in (0, info.layers):
-            stored_vec = corpus.stored_vectors("emb", layer, rows)
+        for layer in (0, info.layers):  # hidden-state indices: the embeddings, the last layer
+            stored_vec = corpus.stored_vectors("emb", hidden_to_layer(layer), rows)
             live = vec.rotate_query(vec.unit_rows(a.hidden_states[layer]), corpus.rotation("emb"))
             cos = (stored_vec * live).sum(-1) / np.linalg.norm(stored_vec, axis=-1)
             assert cos.min() > 0.99, (family, layer, s)

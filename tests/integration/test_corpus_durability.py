@@ -23,6 +23,7 @@ from exbert.corpus import build, storage
 from exbert.corpus.layout import ATTENTION_KINDS, layer_file
 from exbert.errors import CorpusBuildError, CorpusCorrupt, CorpusError, CorpusMismatch
 from exbert.search import Corpus, search
+from exbert.view import layer_to_hidden
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_cache")]
 
@@ -87,7 +88,8 @@ def contents(path: Path) -> dict[str, Any]:
     for layer in c.context_layers:
         out[f"ctx{layer}"] = c.stored_vectors("ctx", layer, ids)
         for kind in ATTENTION_KINDS:  # attn, attnw: read through the verified files
-            arr = c.files.npy(layer_file(kind, layer), c.n_tokens)
+            stored = layer_to_hidden(layer, c.manifest.model.layers)  # the file's index
+            arr = c.files.npy(layer_file(kind, stored), c.n_tokens)
             out[f"{kind}{layer}"] = np.asarray(arr).copy()
     m = c.manifest.raw
     out["manifest"] = {k: m[k] for k in ("model", "layers", "counts", "spacy", "vectors",
@@ -374,9 +376,9 @@ def test_lazy_verification_checks_before_first_use(copy: Path, loads: list[str],
     _flip(_data(copy) / "emb_L04.c0000.faiss", at=-50)
     c = Corpus.open(copy, minilm_model, verify="lazy")  # metadata verified, vectors later
     a = minilm_model.analyze("The detective looked at the door.", top_k=0)
-    search(minilm_model, c, a, 2, 3, k=2)  # layer 3 is intact
-    with pytest.raises(CorpusCorrupt) as exc:
-        search(minilm_model, c, a, 2, 4, k=2)
+    search(minilm_model, c, a, 2, 2, k=2)  # layer 2 (hidden_states[3]) is intact
+    with pytest.raises(CorpusCorrupt) as exc:  # layer 3 is stored as hidden-state index 4
+        search(minilm_model, c, a, 2, 3, k=2)
     _assert_corrupt(exc, "emb_L04.c0000.faiss")
     assert "emb_L04.c0000.faiss" not in loads
 

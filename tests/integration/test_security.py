@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -164,3 +166,70 @@ def test_public_bind_always_has_a_token():
     assert access_token("192.0.2.7", "given") == "given"
     with pytest.raises(ExbertError):
         access_token("0.0.0.0", "  ")
+
+
+# --- no server path in any error a client sees --------------------------------------------------
+
+ABSOLUTE_PATH = re.compile(r"(?:^|[\s'\"(=])/[\w.-]+/")
+
+
+def assert_no_server_path(text: str, *paths: Path | str) -> None:
+    """Neither the given server folders, the home and cache folders, nor any absolute path."""
+    from exbert.models.loading import cache_root
+
+    for p in (*paths, Path.home(), cache_root(), sys.prefix):
+        assert str(p) not in text, (p, text)
+    assert not ABSOLUTE_PATH.search(text), text
+
+
+@pytest.fixture(scope="module")
+def foreign_corpus(tmp_path_factory, tiny) -> tuple[Path, Any]:
+    """A real corpus built for another model (a tiny BERT with MiniLM's tokenizer)."""
+    from support import build_small_corpus
+
+    other = tiny("bert")
+    return build_small_corpus(tmp_path_factory.mktemp("foreign"), "foreign", other), other
+
+
+def test_corpus_mismatch_names_the_corpus_not_its_folder(minilm_model, foreign_corpus):
+    """Before: "/home/.../foreign: this corpus was built for 'tiny-bert...' ... rebuild it
+    ... --out /home/.../foreign" reached the browser."""
+    from exbert.search import Corpus
+    from exbert.search.serving import corpora_for_server
+
+    folder, other = foreign_corpus
+    served = corpora_for_server([folder], ["minilm-l6", other.info.name])
+    body = {"model": "minilm-l6", "corpus": "foreign", "text": "The cat sat.", "token": 1,
+            "layer": 2, "by": "embedding", "k": 3}
+    for corpora in ({"foreign": Corpus.open(folder)}, served):  # opened, or served lazily
+        app = create_app({"minilm-l6": minilm_model, other.info.name: other}, corpora=corpora)
+        with TestClient(app, base_url=BASE) as c:
+            r = c.post("/api/search", json=body)
+        assert r.status_code == 409, r.text
+        error = r.json()["error"]
+        assert error["type"] == "CorpusMismatch"
+        assert "'foreign'" in error["message"] and other.info.name in error["message"]
+        assert_no_server_path(r.text, folder, folder.parent)
+
+
+def test_error_bodies_never_carry_server_paths(minilm_model, foreign_corpus, tmp_path):
+    """Errors raised with paths in their message and details (a corrupt corpus, a model that
+    cannot load) reach clients without them."""
+    import shutil
+
+    from exbert.search.serving import corpora_for_server
+
+    folder, other = foreign_corpus
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    for f in broken.rglob("*.bin"):
+        f.unlink()  # the data files of the build are gone: the corpus cannot open
+        break
+    corpora = corpora_for_server([broken], [other.info.name])
+    app = create_app({"minilm-l6": minilm_model, other.info.name: other}, corpora=corpora)
+    with TestClient(app, base_url=BASE) as c:
+        for r in (c.get("/api/corpora/foreign"), c.get("/api/corpora/foreign/heads"),
+                  c.post("/api/search", json={"model": other.info.name, "corpus": "foreign",
+                                              "text": "The cat.", "token": 1, "layer": 1})):
+            assert 400 <= r.status_code < 500, r.text
+            assert_no_server_path(r.text, broken, tmp_path)

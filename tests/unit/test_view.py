@@ -91,12 +91,37 @@ def test_view_spec():
         view.view_spec(2, 3, threshold=1.5)
 
 
-@given(st.integers(min_value=0, max_value=200))
-def test_view_layer_shows_the_next_block(layer):
-    block = view.view_layer_to_block(layer)
-    assert block == layer + 1
+@given(st.integers(min_value=1, max_value=200), st.data())
+def test_layer_and_hidden_state_index_round_trip(n_layers, data):
+    """One numbering: layer i is hidden_states[i + 1]; negatives count from the end; the
+    embeddings are hidden_states[0]."""
+    layer = data.draw(st.integers(min_value=-n_layers, max_value=n_layers - 1))
+    hidden = view.layer_to_hidden(layer, n_layers)
+    resolved = layer + n_layers if layer < 0 else layer
+    assert hidden == resolved + 1
+    assert view.hidden_to_layer(hidden) == resolved
+    assert view.layer_to_hidden(view.EMBEDDINGS, n_layers) == 0
+    assert view.hidden_to_layer(0) == view.EMBEDDINGS
 
 
-def test_layer_mapping_refuses_what_it_cannot_map():
+def test_layer_mapping_names_the_valid_range():
+    for bad in (6, 9, -7):
+        with pytest.raises(InvalidRequest, match=r"0\.\.5 \(or -6\.\.-1 from the end\)"):
+            view.layer_to_hidden(bad, 6)
+    with pytest.raises(InvalidRequest, match="layer must be"):
+        view.layer_to_hidden("3", 6)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequest, match="embeddings have no attention"):
+        view.check_layer("embeddings", 6)
     with pytest.raises(InvalidRequest):
-        view.view_layer_to_block(-1)
+        view.hidden_to_layer(-1)
+
+
+def test_parse_layer_and_names():
+    assert view.parse_layer("3") == 3 and view.parse_layer(" -1 ") == -1
+    assert view.parse_layer("Embeddings") == view.EMBEDDINGS
+    assert view.parse_layer(2) == 2
+    with pytest.raises(InvalidRequest, match="integer or 'embeddings'"):
+        view.parse_layer("block 3")
+    with pytest.raises(InvalidRequest, match="an integer,"):
+        view.parse_layer("embeddings", embeddings=False)
+    assert view.layer_name(3) == "layer 3" and view.layer_name("embeddings") == "embeddings"

@@ -186,7 +186,7 @@ export interface components {
         AnalyzeIn: {
             /**
              * Layers
-             * @description layers to include in the attention payload (all)
+             * @description layers to include in the attention payload (all); 0-based transformer layers as in transformers: layer i's attention is attentions[i], its output hidden_states[i+1]
              */
             layers?: number[] | null;
             /**
@@ -254,7 +254,10 @@ export interface components {
             bytes: number;
             /** Bytes Per Token */
             bytes_per_token: number;
-            /** Context Layers */
+            /**
+             * Context Layers
+             * @description layers stored for context search and max attention; 0-based transformer layers as in transformers: layer i's attention is attentions[i], its output hidden_states[i+1]
+             */
             context_layers: number[];
             /** Counts */
             counts: {
@@ -262,10 +265,28 @@ export interface components {
             } | null;
             /** Created */
             created: string | null;
-            /** Layer Convention */
+            /**
+             * Document Fields
+             * @description the metadata fields of its documents (.jsonl / Parquet fields besides the text); filter on them as doc.NAME=value
+             */
+            document_fields?: string[];
+            /**
+             * Labels
+             * @description the annotation labels this corpus has per filter field (pos, tag, dep, ent_type, ent_iob), from its spaCy pipeline: what its filters accept (any case)
+             */
+            labels?: {
+                [key: string]: string[];
+            };
+            /**
+             * Layer Convention
+             * @description the layer numbering, in words
+             */
             layer_convention: string | null;
-            /** Layers */
-            layers: number[];
+            /**
+             * Layers
+             * @description layers stored for embedding search: "embeddings" (the embedding output, hidden_states[0]) and/or 0-based transformer layers as in transformers: layer i's attention is attentions[i], its output hidden_states[i+1]
+             */
+            layers: (number | "embeddings")[];
             model: components["schemas"]["CorpusModelOut"];
             /** Name */
             name: string;
@@ -322,7 +343,10 @@ export interface components {
         HeadRankingOut: {
             /** Heads */
             heads: number;
-            /** Layers */
+            /**
+             * Layers
+             * @description the rows' layers; 0-based transformer layers as in transformers: layer i's attention is attentions[i], its output hidden_states[i+1]
+             */
             layers: number[];
             /** Relations */
             relations: {
@@ -333,6 +357,11 @@ export interface components {
         HealthOut: {
             /** Corpora */
             corpora: string[];
+            /**
+             * Loading
+             * @description models still loading in the background: the page and this API answer at once, an analysis waits for its model
+             */
+            loading: string[];
             /** Models */
             models: string[];
             /** Pending */
@@ -365,9 +394,15 @@ export interface components {
          * MatchOut
          * @description One match of a search: its rank and cosine ``score``, where it is (``sentence_id``, the
          *     corpus-wide ``token_id``, its ``position`` in the sentence), the sentence's ``text`` and
-         *     annotated ``tokens``, and the match's max attention (None when not available).
+         *     annotated ``tokens``, the match's max attention (None when not available) and the
+         *     ``document`` metadata of the record the sentence comes from (.jsonl / Parquet fields
+         *     besides the text; None when the corpus keeps none).
          */
         MatchOut: {
+            /** Document */
+            document: {
+                [key: string]: string | number | boolean;
+            } | null;
             max_attention: components["schemas"]["MaxAttentionOut"] | null;
             /** Position */
             position: number;
@@ -479,7 +514,10 @@ export interface components {
             count: number;
             /** Head */
             head: number;
-            /** Layer */
+            /**
+             * Layer
+             * @description 0-based transformer layers as in transformers: layer i's attention is attentions[i], its output hidden_states[i+1]
+             */
             layer: number;
             /** Score */
             score: number;
@@ -497,7 +535,7 @@ export interface components {
             eligible: number;
             /**
              * Scores
-             * @description [stored layers][heads]: count / eligible
+             * @description [k][head] for layer layers[k]: count / eligible
              */
             scores: number[][];
             /** Top */
@@ -523,7 +561,7 @@ export interface components {
             exact: boolean;
             /**
              * Filters
-             * @description conditions on the matched token, e.g. {"pos": "VERB"}
+             * @description conditions on the matched token, e.g. {"pos": "VERB"} (labels in any case: {"pos": "verb"}), or on its document's metadata: {"doc.source": "wiki"}; a key ending in "!" negates
              */
             filters?: {
                 [key: string]: string | string[];
@@ -537,9 +575,9 @@ export interface components {
             k: number;
             /**
              * Layer
-             * @description embedding: hidden state index 0..L (0 = embeddings, l = output of block l); context: block 1..L. The attention view's layer i is block i + 1.
+             * @description 0-based transformer layers as in transformers: layer i's attention is attentions[i], its output hidden_states[i+1], the same numbering as the attention view and `exbert analyze --layer` (negative counts from the end): by embedding, the layer's output; by context, its per-head contexts (and the max attention is its attention). "embeddings": the embedding output (embedding search only). A layer the model does not have is a 422 naming the range; one the corpus does not store, a 422 naming the stored ones.
              */
-            layer: number;
+            layer: number | "embeddings";
             /** Mask */
             mask?: number[];
             /** Model */
@@ -584,8 +622,11 @@ export interface components {
             heads: number[] | null;
             /** K */
             k: number;
-            /** Layer */
-            layer: number;
+            /**
+             * Layer
+             * @description the layer searched (resolved, never negative): "embeddings" or one of the 0-based transformer layers as in transformers: layer i's attention is attentions[i], its output hidden_states[i+1]
+             */
+            layer: number | "embeddings";
             /** Matches */
             matches: components["schemas"]["MatchOut"][];
             /** Max Attention Unavailable */
@@ -690,8 +731,15 @@ export interface components {
          *     ``start``/``end``: character offsets into the text of its segment (``text`` for segment 0,
          *     ``text_b`` for segment 1), from the fast tokenizer's offsets; ``start == end`` for special
          *     tokens. ``text``: the covered characters (the token string for special tokens).
+         *     ``continues``: the token is a piece of the word that the token before it is in (the ``s``
+         *     of WordPiece's ``eclipse ##s``, the ``inates`` of byte-level ``predom inates``), by the
+         *     tokenizer's word ids; never after whitespace, punctuation or a special token (see
+         *     :func:`exbert.analysis.encode.continues`). ``text`` stays the covered characters: views
+         *     draw the join (the app a muted ``##``, the CLI ``##s``).
          */
         TokenOut: {
+            /** Continues */
+            continues: boolean;
             /** End */
             end: number;
             /** Masked */

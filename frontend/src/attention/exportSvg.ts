@@ -9,8 +9,9 @@
 
 import { svg as svgEl, type Attrs } from "../dom";
 import { shapeOf, type State } from "../store";
+import { headColor } from "./heads";
 import { selectedHeads, selectedWeights } from "./selection";
-import { GEOMETRY } from "./view";
+import { CONTINUATION_MARK, GEOMETRY } from "./view";
 
 const FONT = "Helvetica, Arial, 'DejaVu Sans', 'Liberation Sans', sans-serif";
 
@@ -47,6 +48,10 @@ export interface ExportContext {
   weights: readonly number[];
   threshold: number;
   hideSpecial: boolean;
+  /** Each head's edges in its own colour (absent: false). */
+  colorByHead?: boolean;
+  /** The first token's edges removed (absent: false). */
+  hideFirst?: boolean;
 }
 
 /** The labels of the state on screen. */
@@ -61,6 +66,8 @@ export function exportContext(s: State): ExportContext {
     weights: selectedWeights(s, heads),
     threshold: s.threshold,
     hideSpecial: s.hideSpecial,
+    colorByHead: s.colorByHead,
+    hideFirst: s.hideFirst,
   };
 }
 
@@ -72,6 +79,8 @@ interface TokenOut {
   rowH: number;
   text: string;
   orig: string;
+  /** The continuation mark ("##") of a word piece, or "". */
+  cont: string;
   classes: DOMTokenList;
   bar: number;
 }
@@ -79,6 +88,24 @@ interface TokenOut {
 const MARGIN = 16;
 const TITLE_H = 50;
 const LEGEND_H = 56;
+const HEADS_KEY_H = 22;
+
+/** "Colour by head": a swatch per selected head (as many as fit on one line). */
+function headsKey(el: (tag: keyof SVGElementTagNameMap, attrs?: Attrs, text?: string) => SVGElement, heads: readonly number[], y: number): SVGElement {
+  const g = el("g", { class: "heads-key" });
+  g.append(el("text", { x: MARGIN, y: y + 4 }, "head"));
+  let x = MARGIN + 40;
+  for (const hd of heads) {
+    if (x > GEOMETRY.WIDTH - 20) {
+      g.append(el("text", { x, y: y + 4 }, "\u2026"));
+      break;
+    }
+    g.append(el("rect", { x, y: y - 4, width: 14, height: 9, rx: 2, fill: headColor(hd), "data-head": hd }));
+    g.append(el("text", { x: x + 17, y: y + 4 }, String(hd)));
+    x += 24 + String(hd).length * 6;
+  }
+  return g;
+}
 
 function px(v: string | null | undefined): number {
   const n = parseFloat(v ?? "");
@@ -97,7 +124,10 @@ export function describeView(ctx: ExportContext): string {
   const equal = w.every((x) => Math.abs(x - w[0]) < 1e-9);
   if (!equal) heads += ` (weights ${w.map((x) => fmt(x, 3)).join(", ")})`;
   if (heads.length > 70) heads = heads.slice(0, 69) + "\u2026";
-  return `${heads} \u00b7 edges cover ${Math.round(ctx.threshold * 100)}% of each row \u00b7 special tokens ${ctx.hideSpecial ? "hidden" : "shown"}`;
+  return (
+    `${heads}${ctx.colorByHead ? " (coloured by head)" : ""} \u00b7 edges cover ${Math.round(ctx.threshold * 100)}% of each row` +
+    ` \u00b7 special tokens ${ctx.hideSpecial ? "hidden" : "shown"}${ctx.hideFirst ? " \u00b7 first token hidden" : ""}`
+  );
 }
 
 /** Build the export SVG element from the live attention view `view` (an AttentionView's svg). */
@@ -110,8 +140,9 @@ export function buildExportSvg(view: SVGSVGElement, ctx: ExportContext, opts: Ex
   const font = px(view.style.getPropertyValue("--token-font")) || 13;
   const focused = view.classList.contains("focused");
   const showLegend = opts.legend !== false;
+  const byHead = ctx.colorByHead === true;
   const width = WIDTH + 2 * PAD + 2 * MARGIN;
-  const height = TITLE_H + viewH + (showLegend ? LEGEND_H : MARGIN);
+  const height = TITLE_H + viewH + (showLegend ? LEGEND_H + (byHead ? HEADS_KEY_H : 0) : MARGIN);
 
   // (the serializer writes xmlns itself for an element in the SVG namespace)
   const svg = el("svg", {
@@ -164,6 +195,7 @@ export function buildExportSvg(view: SVGSVGElement, ctx: ExportContext, opts: Ex
       y: TOP + rowTop + rowH / 2,
       text: div.querySelector(".txt")?.textContent ?? "",
       orig: div.querySelector(".orig")?.textContent ?? "",
+      cont: div.querySelector(".cont")?.textContent ?? "",
       classes: div.classList,
       bar: px((div.querySelector(".bar") as HTMLElement | null)?.style.width),
     });
@@ -197,7 +229,11 @@ export function buildExportSvg(view: SVGSVGElement, ctx: ExportContext, opts: Ex
       "data-to": p.getAttribute("data-to") ?? "",
       "data-weight": p.getAttribute("data-weight") ?? "",
     };
-    if (pinned) attrs.stroke = COLOURS.orange;
+    const head = p.getAttribute("data-head");
+    if (head !== null) {
+      attrs.stroke = p.getAttribute("data-color") ?? headColor(Number(head));
+      attrs["data-head"] = head;
+    } else if (pinned) attrs.stroke = COLOURS.orange;
     else if (hover) attrs.stroke = COLOURS.blueDark;
     edges.append(el("path", attrs));
     nEdges++;
@@ -207,7 +243,7 @@ export function buildExportSvg(view: SVGSVGElement, ctx: ExportContext, opts: Ex
 
   // Token texts.
   const texts = el("g", { class: "tokens", "font-size": fmt(font, 1), fill: COLOURS.ink });
-  const present = { segB: false, masked: false, special: false };
+  const present = { segB: false, masked: false, special: false, cont: false };
   for (const t of tokens) {
     const c = t.classes;
     const attrs: Record<string, string | number> = {
@@ -217,7 +253,7 @@ export function buildExportSvg(view: SVGSVGElement, ctx: ExportContext, opts: Ex
       "data-index": t.index,
     };
     if (t.side === "left") attrs["text-anchor"] = "end";
-    if (c.contains("future")) attrs.fill = COLOURS.future;
+    if (c.contains("future") || c.contains("dropped")) attrs.fill = COLOURS.future;
     else if (c.contains("masked")) attrs.fill = COLOURS.red;
     else if (c.contains("pinned")) attrs.fill = COLOURS.orange;
     else if (c.contains("special")) attrs.fill = COLOURS.special;
@@ -227,7 +263,11 @@ export function buildExportSvg(view: SVGSVGElement, ctx: ExportContext, opts: Ex
     present.segB ||= c.contains("seg-b");
     present.masked ||= c.contains("masked");
     present.special ||= c.contains("special") && !c.contains("masked");
+    present.cont ||= t.cont !== "";
     const text = el("text", attrs);
+    if (t.cont) {
+      text.append(el("tspan", { class: "cont", "font-size": fmt(font * 0.8, 1), "font-weight": 400, fill: COLOURS.muted }, t.cont));
+    }
     text.append(el("tspan", {}, t.text));
     if (t.orig) {
       text.append(
@@ -250,7 +290,7 @@ export function buildExportSvg(view: SVGSVGElement, ctx: ExportContext, opts: Ex
           y1: y0,
           x2: x + 28,
           y2: y0,
-          stroke: COLOURS.blue,
+          stroke: byHead ? COLOURS.muted : COLOURS.blue,
           "stroke-width": fmt(0.6 + 4.4 * r),
           "stroke-opacity": fmt(0.12 + 0.78 * r, 3),
           "stroke-linecap": "round",
@@ -264,6 +304,7 @@ export function buildExportSvg(view: SVGSVGElement, ctx: ExportContext, opts: Ex
     if (present.segB) keys.push([COLOURS.teal, "second sentence"]);
     if (present.masked) keys.push([COLOURS.red, "masked"]);
     if (present.special) keys.push([COLOURS.special, "special token"]);
+    if (present.cont) keys.push([COLOURS.muted, `${CONTINUATION_MARK} piece of the word above`]);
     const y1 = y0 + 22;
     legend.append(el("text", { x: MARGIN, y: y1 + 4 }, "line: token i (from) attends to token j (to)"));
     let kx = MARGIN + 250;
@@ -272,6 +313,7 @@ export function buildExportSvg(view: SVGSVGElement, ctx: ExportContext, opts: Ex
       legend.append(el("text", { x: kx + 13, y: y1 + 4 }, name));
       kx += 22 + name.length * 6;
     }
+    if (byHead) legend.append(headsKey(el, ctx.heads, y1 + 22));
     svg.append(legend);
   }
   return svg;

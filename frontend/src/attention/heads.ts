@@ -3,7 +3,7 @@
 // that head's attention from it (left token) or to it (right token). Boxes select heads; the
 // selected ones carry an editable weight. Renders into a given container; no global state.
 
-import { interpolateBlues } from "d3";
+import { hsl, interpolateBlues, schemeCategory10 } from "d3";
 import type { Focus } from "./view";
 
 export interface HeadsViewData {
@@ -19,6 +19,8 @@ export interface HeadsViewData {
   weights: readonly number[];
   focus: Focus | null;
   layer: number;
+  /** The edges are drawn in each head's colour: show the colours on the boxes. */
+  colorByHead?: boolean;
 }
 
 export interface HeadsViewEvents {
@@ -30,6 +32,19 @@ export interface HeadsViewEvents {
 }
 
 const BOX = 56;
+
+/** d3's ten category colours (bertviz's; its grey, which reads as "off", made indigo), then
+ * three more that stay apart from them (a teal, a dark magenta, a gold). */
+const HEAD_COLOURS = [...schemeCategory10.map((c) => (c === "#7f7f7f" ? "#393b79" : c)), "#1b9e77", "#7a0177", "#e6ab02"];
+
+/**
+ * Head h's own colour (hex, for the "colour by head" edges, its box and the SVG export): the
+ * thirteen colours above, then hues a golden angle apart. The same for a head in every view.
+ */
+export function headColor(h: number): string {
+  if (h < HEAD_COLOURS.length) return HEAD_COLOURS[h];
+  return hsl((h * 137.508 + 15) % 360, 0.65, 0.42).formatHex();
+}
 
 let palette: Uint8ClampedArray | null = null;
 function blues(): Uint8ClampedArray {
@@ -120,6 +135,8 @@ export class HeadsView {
       el.className = "head-box";
       el.dataset.testid = `head-${h}`;
       el.dataset.head = String(h);
+      el.dataset.color = headColor(h);
+      el.style.setProperty("--head-color", headColor(h));
       el.title = `Head ${h}: click to show only this head, shift/ctrl-click to add or remove it`;
       const canvas = doc.createElement("canvas");
       canvas.width = 1;
@@ -160,6 +177,7 @@ export class HeadsView {
 
   update(d: HeadsViewData): void {
     if (this.boxes.length !== d.nHeads) this.build(d.nHeads);
+    this.container.classList.toggle("by-head", d.colorByHead === true);
     const T = d.T;
     const vis = d.visible;
     const n = vis.length;

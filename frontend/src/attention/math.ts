@@ -7,6 +7,8 @@ export interface Edge {
   from: number;
   to: number;
   weight: number;
+  /** The head whose edge this is ("colour by head"); absent for the mix of the heads. */
+  head?: number;
 }
 
 /**
@@ -114,6 +116,42 @@ export function thresholdEdges(m: ArrayLike<number>, T: number, fraction: number
     }
   }
   return edges;
+}
+
+/**
+ * "Colour by head": each selected head's own edges (thresholded row by row like the mix), head
+ * after head in the order given (ascending: a stable drawing order). An edge's weight is its
+ * head's attention times the head's weight relative to the largest weight (1 with equal
+ * weights); a head of weight 0 draws nothing. `mats[k]` is head `heads[k]`'s displayed matrix.
+ */
+export function edgesByHead(
+  mats: readonly ArrayLike<number>[],
+  heads: readonly number[],
+  weights: readonly number[],
+  T: number,
+  fraction: number,
+): Edge[] {
+  if (mats.length !== heads.length || heads.length !== weights.length) {
+    throw new Error(`edgesByHead: ${mats.length} matrices, ${heads.length} heads, ${weights.length} weights`);
+  }
+  const w = normaliseWeights(weights);
+  const top = Math.max(0, ...w);
+  const out: Edge[] = [];
+  for (let k = 0; k < heads.length; k++) {
+    if (w[k] <= 0 || top <= 0) continue;
+    const rel = w[k] / top;
+    for (const e of thresholdEdges(mats[k], T, fraction)) out.push({ ...e, weight: e.weight * rel, head: heads[k] });
+  }
+  return out;
+}
+
+/** Which tokens lose their edges: hidden special tokens (a masked one stays) and, with
+ * `hideFirst`, the first token (the attention sink of a model without BOS). */
+export function droppedTokens(
+  tokens: readonly { special: boolean; masked: boolean }[],
+  opts: { hideSpecial: boolean; hideFirst?: boolean },
+): boolean[] {
+  return tokens.map((t, i) => (opts.hideSpecial && t.special && !t.masked) || (opts.hideFirst === true && i === 0));
 }
 
 /** Size in bytes of a float16 attention payload of `layers` layers. */

@@ -5,7 +5,7 @@
 import { h } from "../dom";
 import { shapeOf, type State, type Store, type ViewState } from "../store";
 import { HeadsView } from "./heads";
-import { combineHeads, hideTokens, thresholdEdges } from "./math";
+import { combineHeads, droppedTokens, edgesByHead, hideTokens, thresholdEdges } from "./math";
 import { clickHead, headsPatch, selectedHeads, selectedWeights, weightPatch } from "./selection";
 import { PredictionTooltip } from "./tooltip";
 import { AttentionView, type Focus } from "./view";
@@ -111,42 +111,46 @@ export class AttentionPanes {
     const nHeads = shapeOf(s).heads;
     // A masked position stays visible even if the server flags the mask token as special.
     const hidden = tokens.map((t) => s.hideSpecial && t.special && !t.masked);
+    // Tokens without edges: the hidden ones and, with "hide first token", the first (shown muted).
+    const dropped = droppedTokens(tokens, s);
     const visible: number[] = [];
     hidden.forEach((hd, i) => hd || visible.push(i));
     if (visible.length === 0) {
       this.showOverlay("Only special tokens here: turn off \u201chide special tokens\u201d to see them.");
     }
-    let m = combineHeads(
-      selectedHeads(s, nHeads).map((hd) => a.attention.head(s.layer, hd)),
-      selectedWeights(s, nHeads),
-      T,
-    );
-    if (hidden.some(Boolean)) m = hideTokens(m, T, hidden);
-    const edges = thresholdEdges(m, T, s.threshold);
+    const heads = selectedHeads(s, nHeads);
+    const weights = selectedWeights(s, nHeads);
+    let m = combineHeads(heads.map((hd) => a.attention.head(s.layer, hd)), weights, T);
+    if (dropped.some(Boolean)) m = hideTokens(m, T, dropped);
+    const edges = s.colorByHead
+      ? edgesByHead(heads.map((hd) => this.headMatrix(hd)), heads, weights, T, s.threshold)
+      : thresholdEdges(m, T, s.threshold);
     const keep = (f: Focus | null) => (f && f.index < T && !hidden[f.index] ? f : null);
     const pinned = keep(s.pinned);
     this.hover = keep(this.hover);
-    this.attention.update({ tokens, visible, matrix: m, edges, kind: a.header.kind, pinned, maskToken: a.maskToken });
+    this.attention.update({ tokens, visible, dropped, matrix: m, edges, kind: a.header.kind, pinned, maskToken: a.maskToken });
     this.current = { matrix: m, visible };
     this.updateHeads();
     this.svg.setAttribute("data-ready", "true");
     this.svg.setAttribute("data-layer", String(s.layer));
     this.svg.setAttribute("data-edges", String(edges.length));
+    this.svg.setAttribute("data-color-by-head", String(s.colorByHead === true));
     if (pinned !== s.pinned) this.store.update({ pinned });
     return true;
   }
 
-  /** Per-head displayed matrices of the current layer (special tokens removed if hidden). */
+  /** Per-head displayed matrices of the current layer (the tokens without edges removed:
+   * hidden special tokens, the first token when hidden). */
   private headMatrix(hd: number): Float32Array {
     const s = this.store.state;
     const a = s.analysis!;
     const raw = a.attention.head(s.layer, hd);
-    const tokens = a.header.tokens;
-    if (!s.hideSpecial || !tokens.some((t) => t.special && !t.masked)) return raw;
-    const key = `${s.layer}:${hd}`;
+    const dropped = droppedTokens(a.header.tokens, s);
+    if (!dropped.some(Boolean)) return raw;
+    const key = `${s.layer}:${hd}:${s.hideSpecial}:${s.hideFirst === true}`;
     let m = this.headCache.get(key);
     if (!m) {
-      m = hideTokens(raw, tokens.length, tokens.map((t) => t.special && !t.masked));
+      m = hideTokens(raw, dropped.length, dropped);
       this.headCache.set(key, m);
     }
     return m;
@@ -166,6 +170,7 @@ export class AttentionPanes {
       weights: selectedWeights(s, nHeads),
       focus: this.hover ?? s.pinned,
       layer: s.layer,
+      colorByHead: s.colorByHead === true,
     });
   }
 

@@ -1,5 +1,6 @@
-// The viewer's toolbar: layer (select, previous, next), threshold slider, special-token switch,
-// a hint line and the SVG/PNG export buttons. It changes the store; `sync` shows the store.
+// The viewer's toolbar: layer (select, previous, next), threshold slider, the drawing switches
+// (hide special tokens, hide the first token, colour by head), a hint line and the SVG/PNG
+// export buttons. It changes the store; `sync` shows the store.
 
 import { h } from "../dom";
 import { shapeOf, type State, type Store } from "../store";
@@ -14,6 +15,8 @@ export class Toolbar {
   private readonly threshold: HTMLInputElement;
   private readonly thresholdValue: HTMLSpanElement;
   private readonly special: HTMLInputElement;
+  private readonly first: HTMLInputElement;
+  private readonly byHead: HTMLInputElement;
   private readonly hint: HTMLDivElement;
   private readonly exportButtons: HTMLButtonElement[];
   private hintTimer: ReturnType<typeof setTimeout> | null = null;
@@ -22,7 +25,7 @@ export class Toolbar {
     private readonly store: Store<State>,
     onExport: (kind: "svg" | "png") => void,
   ) {
-    this.layerSelect = h("select", { "data-testid": "layer-select", title: "Layer (\u2190/\u2192 keys)" });
+    this.layerSelect = h("select", { "data-testid": "layer-select", title: "Layer: 0-based, as in transformers (outputs.attentions[i]); \u2190/\u2192 keys" });
     this.layerSelect.addEventListener("change", () => {
       const s = store.state;
       const p = layerPatch(s, shapeOf(s).layers, Number(this.layerSelect.value));
@@ -56,6 +59,21 @@ export class Toolbar {
     this.special.addEventListener("change", () => store.update({ hideSpecial: this.special.checked }));
     const spLabel = h("label", { class: "ctl check" }, this.special, h("span", {}, "Hide special tokens"));
 
+    const firstTitle =
+      "Hide the first token's attention and renormalise each row over the rest. The first token is " +
+      "often the attention sink: models without a BOS token (SmolLM2) park unused attention on their " +
+      "first word, which \u201cHide special tokens\u201d cannot hide.";
+    this.first = h("input", { type: "checkbox", "data-testid": "hide-first-token", title: firstTitle });
+    this.first.addEventListener("change", () => store.update({ hideFirst: this.first.checked }));
+    const firstLabel = h("label", { class: "ctl check", title: firstTitle }, this.first, h("span", {}, "Hide first token (sink)"));
+
+    const byHeadTitle =
+      "Draw each selected head's lines in that head's own colour (as on its box) instead of one mix " +
+      "of the heads; hover a token to follow its lines";
+    this.byHead = h("input", { type: "checkbox", "data-testid": "color-by-head", title: byHeadTitle });
+    this.byHead.addEventListener("change", () => store.update({ colorByHead: this.byHead.checked }));
+    const byHeadLabel = h("label", { class: "ctl check", title: byHeadTitle }, this.byHead, h("span", {}, "Colour by head"));
+
     this.hint = h("div", { class: "hint", "data-testid": "viewer-hint", "aria-live": "polite" });
     const svgButton = button("export-svg-button", "Download the view as SVG (text as text, with title and legend)", "SVG");
     svgButton.addEventListener("click", () => onExport("svg"));
@@ -63,7 +81,7 @@ export class Toolbar {
     pngButton.addEventListener("click", () => onExport("png"));
     this.exportButtons = [svgButton, pngButton];
     const exportCtl = h("div", { class: "ctl-group export" }, h("span", { class: "ctl-name" }, "Export"), svgButton, pngButton);
-    this.el = h("div", { class: "toolbar" }, layerCtl, thLabel, spLabel, this.hint, exportCtl);
+    this.el = h("div", { class: "toolbar" }, layerCtl, thLabel, spLabel, firstLabel, byHeadLabel, this.hint, exportCtl);
   }
 
   step(delta: number): void {
@@ -83,6 +101,8 @@ export class Toolbar {
     this.threshold.value = String(s.threshold);
     this.thresholdValue.textContent = `${Math.round(s.threshold * 100)}%`;
     this.special.checked = s.hideSpecial;
+    this.first.checked = s.hideFirst === true;
+    this.byHead.checked = s.colorByHead === true;
     for (const b of this.exportButtons) b.disabled = s.analysis === null;
   }
 

@@ -13,6 +13,93 @@ export interface TooltipContent {
   pinned: boolean;
 }
 
+export interface Rect {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+const MARGIN = 8;
+
+const rectOf = (e: Element): Rect => {
+  const r = e.getBoundingClientRect();
+  return { left: r.left, top: r.top, right: r.right, bottom: r.bottom };
+};
+
+function overlap(a: Rect, b: Rect): number {
+  const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+  const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+  return w > 0 && h > 0 ? w * h : 0;
+}
+
+function intersect(a: Rect, b: Rect): Rect {
+  return { left: Math.max(a.left, b.left), top: Math.max(a.top, b.top), right: Math.min(a.right, b.right), bottom: Math.min(a.bottom, b.bottom) };
+}
+
+const CLIPS = /(auto|scroll|hidden|clip)/;
+
+/**
+ * The part of the viewport where an element inside `el`'s container can be seen: the viewport
+ * cut by each ancestor that clips (overflow other than visible, paint containment), crossing
+ * shadow roots (the notebook widget renders into one).
+ */
+export function visibleBounds(el: Element, win: Window): Rect {
+  let b: Rect = { left: 0, top: 0, right: win.innerWidth, bottom: win.innerHeight };
+  let node: Node | null = el.parentNode;
+  const doc = el.ownerDocument;
+  while (node) {
+    if (node.nodeType === Node.ELEMENT_NODE) {
+      const e = node as Element;
+      // (the overflow of <html> and <body> is the viewport's)
+      if (e === doc.documentElement || e === doc.body) break;
+      const cs = win.getComputedStyle(e);
+      const contain = cs.contain || "";
+      if (CLIPS.test(cs.overflowX) || CLIPS.test(cs.overflowY) || /paint|strict|content/.test(contain)) {
+        const next = intersect(b, rectOf(e));
+        // an empty cut (a box of no size, or scrolled out of view) leaves nothing to aim at
+        if (next.right > next.left && next.bottom > next.top) b = next;
+      }
+      node = e.parentNode;
+    } else {
+      // a shadow root continues at its host
+      node = (node as Partial<ShadowRoot>).host ?? node.parentNode;
+    }
+  }
+  return b;
+}
+
+/**
+ * Where a tooltip of `size` goes (its top-left corner, viewport coordinates): beside the view
+ * (`column`) at the row of `anchor`, else below the rects to `avoid` (the head thumbnails), else
+ * left of the view, else beside the token itself (over the edges); always inside `bounds` (with a
+ * margin), preferring a place that covers neither `avoid` nor the token.
+ */
+export function placeTooltip(size: { w: number; h: number }, anchor: Rect, column: Rect, bounds: Rect, avoid: readonly Rect[]): { x: number; y: number } {
+  const m = MARGIN;
+  const rowY = (anchor.top + anchor.bottom) / 2 - 24;
+  const tries: { x: number; y: number }[] = [
+    { x: column.right + m, y: rowY },
+    ...avoid.map((a) => ({ x: column.right + m, y: a.bottom + m })),
+    { x: column.left - size.w - m, y: rowY },
+    { x: anchor.right + m, y: rowY },
+    { x: anchor.left - size.w - m, y: rowY },
+  ];
+  const clamp = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(v, Math.max(lo, hi)));
+  const fitted = tries.map((t) => {
+    const x = clamp(t.x, bounds.left + m, bounds.right - size.w - m);
+    const y = clamp(t.y, bounds.top + m, bounds.bottom - size.h - m);
+    const box = { left: x, top: y, right: x + size.w, bottom: y + size.h };
+    const covered = [...avoid, anchor].reduce((sum, a) => sum + overlap(box, a), 0);
+    return { x, y, covered, moved: Math.abs(x - t.x) > 0.5 };
+  });
+  const best =
+    fitted.find((f) => f.covered === 0 && !f.moved) ??
+    fitted.find((f) => f.covered === 0) ??
+    fitted.reduce((b, f) => (f.covered < b.covered ? f : b));
+  return { x: best.x, y: best.y };
+}
+
 export class PredictionTooltip {
   readonly el: HTMLDivElement;
 
@@ -81,22 +168,32 @@ export class PredictionTooltip {
   }
 
   /**
-   * Place the tooltip beside the token's row, to the right of `column` (the attention SVG) so
-   * that it does not cover the edges, or left of it when there is no room.
+   * Place the tooltip beside the token's row, inside the area where it can be seen (the viewport
+   * cut by every clipping ancestor: a notebook's output area, a panel with CSS containment),
+   * never over the head thumbnails (the `.heads-grid` beside the view) nor over the token itself.
    */
   private place(anchor: Element | null, column: Element | null): void {
-    const win = this.el.ownerDocument.defaultView;
+    const el = this.el;
+    const win = el.ownerDocument.defaultView;
     if (!anchor || !win) return;
-    const r = anchor.getBoundingClientRect();
-    const c = column ? column.getBoundingClientRect() : r;
-    const w = this.el.offsetWidth || 250;
-    const h = this.el.offsetHeight || 160;
-    let x = c.right + 8;
-    if (x + w > win.innerWidth - 8) x = Math.max(8, c.left - w - 8);
-    let y = r.top + r.height / 2 - 24;
-    if (y + h > win.innerHeight - 8) y = Math.max(8, win.innerHeight - h - 8);
-    this.el.style.left = `${Math.round(x)}px`;
-    this.el.style.top = `${Math.round(Math.max(8, y))}px`;
+    const bounds = visibleBounds(el, win);
+    el.style.width = "";
+    const natural = el.offsetWidth || 250;
+    const room = bounds.right - bounds.left - 2 * MARGIN;
+    if (natural > room && room > 0) el.style.width = `${Math.max(120, Math.floor(room))}px`;
+    const size = { w: el.offsetWidth || natural, h: el.offsetHeight || 160 };
+    const grid = column?.closest(".panes")?.querySelector(".heads-grid");
+    const avoid = grid ? [rectOf(grid)] : [];
+    const at = placeTooltip(size, rectOf(anchor), rectOf(column ?? anchor), bounds, avoid);
+    // Positioned `fixed`, but an ancestor with a transform, filter or containment (JupyterLab's
+    // panels) is then its containing block: correct by where it actually landed.
+    el.style.left = `${Math.round(at.x)}px`;
+    el.style.top = `${Math.round(at.y)}px`;
+    const r = el.getBoundingClientRect();
+    if (Math.abs(r.left - at.x) > 0.5 || Math.abs(r.top - at.y) > 0.5) {
+      el.style.left = `${Math.round(2 * at.x - r.left)}px`;
+      el.style.top = `${Math.round(2 * at.y - r.top)}px`;
+    }
   }
 
   hide(): void {

@@ -6,6 +6,7 @@
 // are ordinary HTML elements (text selection, innerText, accessibility) within the one SVG.
 
 import { linkHorizontal, select, type Selection } from "d3";
+import { headColor } from "./heads";
 import type { Edge } from "./math";
 import type { ModelKind, TokenInfo } from "../api/types";
 
@@ -19,6 +20,8 @@ export interface AttentionViewData {
   tokens: readonly TokenInfo[];
   /** Indices of the tokens to show, in order; the others (hidden special tokens) are hidden. */
   visible: readonly number[];
+  /** Per token: its edges were removed (hidden first token: shown muted). */
+  dropped?: readonly boolean[];
   /** The displayed T x T matrix (after head combination and hiding); used for weight bars. */
   matrix: ArrayLike<number>;
   /** The edges to draw (already thresholded). */
@@ -45,6 +48,9 @@ const RIGHT_X = COL_W + GAP;
 const WIDTH = RIGHT_X + COL_W;
 const BAR_W = 40;
 
+/** The mark before a word piece that continues the word above it (WordPiece's, as bertviz). */
+export const CONTINUATION_MARK = "##";
+
 /** The view's geometry (SVG user units), for the SVG exporter (exportSvg.ts). */
 export const GEOMETRY = { COL_W, GAP, TOP, PAD, RIGHT_X, WIDTH, BAR_W } as const;
 
@@ -62,7 +68,7 @@ export function displayToken(text: string, max = 18): string {
   return t.length > max ? t.slice(0, max - 1) + "\u2026" : t;
 }
 
-const edgeKey = (e: Edge) => `${e.from}-${e.to}`;
+const edgeKey = (e: Edge) => (e.head === undefined ? `${e.from}-${e.to}` : `${e.head}:${e.from}-${e.to}`);
 
 type Col = Selection<HTMLDivElement, unknown, null, undefined>;
 
@@ -161,6 +167,7 @@ export class AttentionView {
       .join((enter) => {
         const t = enter.append("xhtml:div").attr("data-testid", (d) => `token-${side}-${d.index}`);
         t.append("xhtml:span").attr("class", "bar");
+        t.append("xhtml:span").attr("class", "cont").attr("aria-hidden", "true");
         t.append("xhtml:span").attr("class", "txt");
         t.append("xhtml:span").attr("class", "orig");
         t.on("mouseenter", (ev: MouseEvent, d) => this.setHover({ side: d.side, index: d.index }, ev.currentTarget as HTMLElement))
@@ -180,14 +187,22 @@ export class AttentionView {
           d.token.special ? "special" : "",
           d.token.masked ? "masked" : "",
           d.token.segment === 1 ? "seg-b" : "",
+          d.token.continues ? "continues" : "",
+          data.dropped?.[d.index] ? "dropped" : "",
         ]
           .filter(Boolean)
           .join(" "),
       )
       .property("hidden", (d) => !rowY.has(d.index))
-      .attr("title", (d) => `#${d.index} ${JSON.stringify(d.token.text)}${d.token.masked ? " (masked)" : ""}`)
+      .attr(
+        "title",
+        (d) =>
+          `#${d.index} ${JSON.stringify(d.token.text)}${d.token.continues ? " (continues the word above)" : ""}` +
+          `${d.token.masked ? " (masked)" : ""}${data.dropped?.[d.index] ? " (edges hidden)" : ""}`,
+      )
       .style("top", (d) => (rowY.has(d.index) ? `${rowY.get(d.index)! - TOP - rowH / 2}px` : null))
       .style("height", `${rowH}px`);
+    sel.select(".cont").text((d) => (d.token.continues && !d.token.masked ? CONTINUATION_MARK : ""));
     sel.select(".txt").text((d) => (d.token.masked ? mask : displayToken(d.token.text)));
     sel.select(".orig").text((d) => (d.token.masked ? displayToken(d.token.text, 10) : ""));
   }
@@ -209,19 +224,29 @@ export class AttentionView {
       .selectAll<SVGPathElement, Edge>("path.edge")
       .data(data.edges.filter((e) => rowY.has(e.from) && rowY.has(e.to)), edgeKey)
       .join(
-        (enter) =>
-          enter
+        (enter) => {
+          const p = enter
             .append("path")
-            .attr("class", "edge")
+            .attr("class", (e) => (e.head === undefined ? "edge" : "edge by-head"))
             .attr("data-from", (e) => e.from)
             .attr("data-to", (e) => e.to)
-            .attr("d", path),
+            .attr("d", path);
+          p.filter((e) => e.head !== undefined)
+            .attr("data-head", (e) => e.head!)
+            .attr("data-color", (e) => headColor(e.head!))
+            .style("stroke", (e) => headColor(e.head!));
+          return p;
+        },
         (update) => (layoutChanged ? update.attr("d", path) : update),
       );
+    // Heads' own edges overlap: thinner and lighter, in head order (stable, the last on top).
+    const byHead = data.edges.length > 0 && data.edges[0].head !== undefined;
+    const [w0, w1, o0, o1] = byHead ? [0.5, 3.4, 0.14, 0.8] : [0.6, 4.4, 0.12, 0.78];
     sel
       .attr("data-weight", (e) => e.weight.toFixed(4))
-      .attr("stroke-width", (e) => (0.6 + 4.4 * e.weight * scale).toFixed(2))
-      .attr("stroke-opacity", (e) => (0.12 + 0.78 * e.weight * scale).toFixed(3));
+      .attr("stroke-width", (e) => (w0 + w1 * e.weight * scale).toFixed(2))
+      .attr("stroke-opacity", (e) => (o0 + o1 * e.weight * scale).toFixed(3));
+    if (byHead) sel.order();
   }
 
   private setHover(f: Focus | null, anchor: HTMLElement | null): void {

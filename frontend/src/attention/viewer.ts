@@ -1,6 +1,6 @@
 // The interactive viewer: toolbar, attention view, head boxes and prediction tooltip for the
 // analysis in the store. It knows nothing of the server or of the URL: it draws the store
-// (analysis, layer, heads, weights, threshold, special switch, pinned token) and changes it on
+// (analysis, layer, heads, weights, threshold, the drawing switches, pinned token) and changes it on
 // the user's actions; its host (the web app, a notebook widget, a static export) syncs the store
 // with the outside world. Layer and head changes need no request while the layer is in the
 // analysis; otherwise the viewer asks the host for it (onNeedLayer).
@@ -31,7 +31,7 @@ export interface ViewerOptions {
 }
 
 /** A change of these redraws the view. */
-const DRAWN = ["analysis", "layer", "heads", "weights", "hideSpecial", "threshold", "shape"] as const;
+const DRAWN = ["analysis", "layer", "heads", "weights", "hideSpecial", "hideFirst", "colorByHead", "threshold", "shape"] as const;
 
 export class Viewer {
   private readonly toolbar: Toolbar;
@@ -55,14 +55,14 @@ export class Viewer {
       "Hover a token to see its attention and predictions \u00b7 click to pin \u00b7 double-click to mask (bidirectional models) \u00b7 \u2190/\u2192 change layer",
     );
     root.prepend(this.toolbar.el, this.panes.el, legend);
-    const win = root.ownerDocument.defaultView;
-    if (win) {
-      const onScroll = () => {
-        if (!root.isConnected) win.removeEventListener("scroll", onScroll);
-        else this.panes.followScroll();
-      };
-      win.addEventListener("scroll", onScroll, { passive: true });
-    }
+    // Scroll events of any scrolling ancestor (the page, or a notebook's output panel, which
+    // scrolls instead of the window in JupyterLab) reach the document in the capture phase.
+    const doc = root.ownerDocument;
+    const onScroll = () => {
+      if (!root.isConnected) doc.removeEventListener("scroll", onScroll, { capture: true });
+      else this.panes.followScroll();
+    };
+    doc.addEventListener("scroll", onScroll, { passive: true, capture: true });
     store.subscribe((s, prev) => this.onState(s, prev));
     this.toolbar.sync(store.state);
     this.panes.showOverlay("Type a sentence above and press Analyze.");

@@ -12,7 +12,16 @@ import { fetchCorpora, fetchHeadRanking } from "./api";
 import { CorpusPanel } from "./panel";
 import { DEFAULT_K, DEFAULT_WINDOW } from "../api/limits";
 import { runSearch, type Search } from "./run";
-import { compactList, corporaForModel, searchFilters, searchLayer, storedLayers, type LayerChoice } from "./search";
+import {
+  LAYER_NOTE,
+  compactList,
+  corporaForModel,
+  layerName,
+  searchFilters,
+  searchLayer,
+  storedLayers,
+  type LayerChoice,
+} from "./search";
 
 export class CorpusController {
   readonly panel: CorpusPanel;
@@ -227,6 +236,7 @@ export class CorpusController {
     if (!done) return;
     this.last = s;
     this.shownSpecial = req.special_attention;
+    // The store keeps the layer as searched (0-based or "embeddings"), the API's numbering.
     this.set({ by: s.by, token: s.token, layer: s.layer, heads: req.heads ?? null });
   }
 
@@ -281,13 +291,14 @@ export class CorpusController {
     const subst = (by: SearchBy) => {
       const ch = this.choice(by);
       if (!ch || ch.exact) return "";
-      return ch.layer === null ? ` \u00b7 ${by}: no stored layer` : ` \u00b7 ${by}: nearest stored block ${ch.layer}`;
+      return ch.layer === null ? ` \u00b7 ${by}: no stored layer` : ` \u00b7 ${by}: nearest stored ${layerName(ch.layer)}`;
     };
     const heads = this.contextHeads();
     p.setQuery([
       "Selected ",
       chip,
-      ` #${pinned} \u00b7 layer ${s.layer} = block ${s.layer + 1}`,
+      ` #${pinned} \u00b7 `,
+      h("span", { class: "cp-layer", "data-testid": "corpus-query-layer", title: LAYER_NOTE }, layerName(s.layer)),
       subst("embedding"),
       subst("context"),
       muted(` \u00b7 context search uses ${heads ? `head${heads.length === 1 ? "" : "s"} ${compactList(heads)}` : "all heads"}`),

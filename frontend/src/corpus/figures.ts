@@ -8,7 +8,7 @@ import { resultColors } from "./colors";
 import { HistogramView } from "./histogram";
 import { InfoTooltip } from "./infoTooltip";
 import { FIELD_NAMES, histogramBars, histogramCounts, SPECIAL, SUMMARY_FIELDS, type SummaryField } from "./labels";
-import { compactList } from "./search";
+import { compactList, layerName } from "./search";
 import { SummaryView } from "./summary";
 
 export interface SearchFiguresParts {
@@ -111,7 +111,7 @@ export class SearchFigures {
       bars: histogramBars(maxCounts),
       colors,
       total: withMax,
-      note: `${name} of the token each match attends to most (block ${r.layer}, ${which}${r.special_attention ? "" : ", special tokens skipped"})`,
+      note: `${name} of the token each match attends to most (${layerName(r.layer)}, ${which}${r.special_attention ? "" : ", special tokens skipped"})`,
       empty: r.max_attention_unavailable ?? "no attention stored for this layer",
       footnote:
         withMax && special / withMax >= 0.5

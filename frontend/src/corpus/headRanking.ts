@@ -1,6 +1,6 @@
 // Head discovery: a layers x heads heatmap of how often each head's max attention falls on a
 // linguistic relation over the corpus (GET /api/corpora/{name}/heads), for one relation at a
-// time. Rows are the attention view's layers (block - 1), columns heads; a cell's tooltip gives
+// time. Rows are layers (0-based, the attention view's numbering, as the API sends them), columns heads; a cell's tooltip gives
 // the score; clicking a cell asks the host to show that layer and head. Renders into a given
 // container; no global state.
 
@@ -8,9 +8,10 @@ import { interpolateBlues, select } from "d3";
 import type { HeadRanking } from "../api/types";
 import { h, svg } from "../dom";
 import { InfoTooltip } from "./infoTooltip";
+import { LAYER_NOTE } from "./search";
 
 export interface HeadRankingEvents {
-  /** A cell was clicked: the attention view's layer (block - 1) and the head. */
+  /** A cell was clicked: the layer (0-based, the attention view's) and the head. */
   onSelect?(layer: number, head: number): void;
   onRelation?(relation: string): void;
 }
@@ -34,8 +35,8 @@ const MARGIN = { top: 22, right: 8, bottom: 8, left: 58 };
 const TOP_SHOWN = 5;
 
 interface Cell {
-  layer: number; // view layer
-  block: number;
+  layer: number; // 0-based, the attention view's layer
+  row: number;
   head: number;
   score: number;
   count: number | null;
@@ -122,10 +123,10 @@ export class HeadRankingView {
     const rel = r?.relations[this.relation];
     if (!r || !rel) return [];
     const out: Cell[] = [];
-    r.layers.forEach((block, k) => {
+    r.layers.forEach((layer, k) => {
       const row = rel.scores[k] ?? [];
       for (let head = 0; head < r.heads; head++) {
-        out.push({ layer: block - 1, block, head, score: row[head] ?? 0, count: rel.counts?.[k]?.[head] ?? null });
+        out.push({ layer, row: k, head, score: row[head] ?? 0, count: rel.counts?.[k]?.[head] ?? null });
       }
     });
     return out;
@@ -179,24 +180,25 @@ export class HeadRankingView {
       .text("head \u2192");
     const ly = chart.append("g").attr("class", "hr-axis hr-y");
     const lstep = ch < 11 ? 2 : 1;
-    r.layers.forEach((block, k) => {
+    r.layers.forEach((layer, k) => {
       if (k % lstep) return;
       ly.append("text")
         .attr("class", "hr-layer-label")
-        .attr("data-layer", block - 1)
+        .attr("data-layer", layer)
         .attr("x", MARGIN.left - 6)
         .attr("y", MARGIN.top + k * ch + ch / 2)
         .attr("dy", "0.35em")
         .attr("text-anchor", "end")
-        .text(String(block - 1));
+        .text(String(layer));
     });
     chart
       .append("text")
       .attr("class", "hr-axis-title")
       .attr("transform", `translate(12,${MARGIN.top + (nL * ch) / 2}) rotate(-90)`)
       .attr("text-anchor", "middle")
-      .text("layer");
-    const index = new Map(r.layers.map((b, k) => [b, k]));
+      .text("layer")
+      .append("title")
+      .text(LAYER_NOTE);
     chart
       .append("g")
       .attr("class", "hr-cells")
@@ -206,11 +208,10 @@ export class HeadRankingView {
       .attr("class", "hr-cell")
       .attr("data-testid", (c) => `head-cell-${c.layer}-${c.head}`)
       .attr("data-layer", (c) => c.layer)
-      .attr("data-block", (c) => c.block)
       .attr("data-head", (c) => c.head)
       .attr("data-score", (c) => c.score.toFixed(4))
       .attr("x", (c) => MARGIN.left + c.head * cw + 1)
-      .attr("y", (c) => MARGIN.top + index.get(c.block)! * ch + 1)
+      .attr("y", (c) => MARGIN.top + c.row * ch + 1)
       .attr("width", cw - 2)
       .attr("height", ch - 2)
       .attr("rx", 2)
@@ -257,7 +258,6 @@ export class HeadRankingView {
   private showTip(anchor: Element, c: Cell, eligible: number | undefined): void {
     const rows: [string, string][] = [[relationName(this.relation), `${(c.score * 100).toFixed(1)}%`]];
     if (c.count !== null && eligible !== undefined) rows.push(["tokens", `${c.count.toLocaleString("en")} of ${eligible.toLocaleString("en")}`]);
-    rows.push(["block", String(c.block)]);
     this.tooltip.show(`Layer ${c.layer} \u00b7 head ${c.head}`, rows, anchor, "click to show this head");
   }
 }

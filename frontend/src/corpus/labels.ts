@@ -104,3 +104,28 @@ export function tokenMeta(t: CorpusToken, tokens?: readonly CorpusToken[]): [str
   if (!rows.length) rows.push(["", "no annotation"]);
   return rows;
 }
+
+/** A document's metadata (the .jsonl / Parquet fields besides the text), one row each. */
+export type DocumentMeta = Record<string, string | number | boolean>;
+
+/** Rows for a tooltip: "doc.name: value" per metadata field, in the document's order. */
+export function documentMeta(doc: DocumentMeta | null | undefined): [string, string][] {
+  if (!doc) return [];
+  return Object.entries(doc).map(([k, v]) => {
+    const text = String(v);
+    return [`doc.${k}`, text.length > 120 ? `${text.slice(0, 119)}\u2026` : text];
+  });
+}
+
+/** The filter inputs of the panel and the corpus label field each one offers. */
+export const FILTER_LABELS = { pos: "pos", dep: "dep", ent: "ent_type" } as const;
+
+/**
+ * The labels a corpus offers for each filter input: those its own spaCy pipeline gave (the
+ * corpus info's `labels`, e.g. French dependency labels for a French corpus), never a fixed
+ * English list. Empty when the corpus (or the server) does not say.
+ */
+export function filterOptions(labels: Record<string, string[]> | null | undefined): Record<keyof typeof FILTER_LABELS, string[]> {
+  const of = (field: string) => [...(labels?.[field] ?? [])].filter(Boolean);
+  return { pos: of(FILTER_LABELS.pos), dep: of(FILTER_LABELS.dep), ent: of(FILTER_LABELS.ent) };
+}

@@ -9,7 +9,7 @@ import type { SearchFilterState } from "../store";
 import { SearchFigures } from "./figures";
 import { HeadRankingView } from "./headRanking";
 import { InfoTooltip } from "./infoTooltip";
-import type { SummaryField } from "./labels";
+import { filterOptions, type SummaryField } from "./labels";
 import { ResultsView } from "./results";
 import { describeCorpus } from "./search";
 
@@ -22,18 +22,6 @@ export interface CorpusPanelEvents {
   /** A head-ranking cell: the attention view's layer and the head. */
   onHead?(layer: number, head: number): void;
 }
-
-const UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"];
-const DEPS = [
-  "ROOT", "acl", "acomp", "advcl", "advmod", "agent", "amod", "appos", "attr", "aux", "auxpass", "case", "cc", "ccomp",
-  "compound", "conj", "csubj", "dative", "dep", "det", "dobj", "expl", "intj", "mark", "meta", "neg", "nmod",
-  "npadvmod", "nsubj", "nsubjpass", "nummod", "oprd", "parataxis", "pcomp", "pobj", "poss", "preconj", "predet",
-  "prep", "prt", "punct", "quantmod", "relcl", "xcomp",
-];
-const ENTS = [
-  "PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE", "DATE", "TIME",
-  "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL",
-];
 
 let uid = 0;
 
@@ -52,6 +40,8 @@ export class CorpusPanel {
   private readonly select: HTMLSelectElement;
   private readonly info: HTMLSpanElement;
   private readonly filterInputs: Record<keyof SearchFilterState, HTMLInputElement>;
+  /** The suggestions of each filter input: the selected corpus's own labels. */
+  private readonly filterLists: Record<keyof SearchFilterState, HTMLDataListElement>;
   private readonly searchButtons: HTMLButtonElement[];
   private readonly query: HTMLDivElement;
   private readonly queryRow: HTMLDivElement;
@@ -65,6 +55,8 @@ export class CorpusPanel {
   private readonly results: ResultsView;
   private readonly figures: SearchFigures;
   private result: SearchResult | null = null;
+  /** A search error replaced the result on screen (the filters still re-run the search). */
+  private failed = false;
 
   constructor(container: HTMLElement, private readonly events: CorpusPanelEvents = {}) {
     const id = ++uid;
@@ -76,8 +68,10 @@ export class CorpusPanel {
     this.pick = h("label", { class: "ctl" }, this.select);
     this.info = h("span", { class: "cp-info", "data-testid": "corpus-info" });
     this.filters = h("div", { class: "cp-filters" }, h("span", { class: "ctl-name" }, "Filter"));
-    const filterInput = (key: keyof SearchFilterState, placeholder: string, values: string[], title: string) => {
-      const list = h("datalist", { id: `exbert-${key}-values-${id}` }, ...values.map((v) => h("option", { value: v })));
+    const lists: Partial<Record<keyof SearchFilterState, HTMLDataListElement>> = {};
+    const filterInput = (key: keyof SearchFilterState, placeholder: string, title: string) => {
+      const list = h("datalist", { id: `exbert-${key}-values-${id}`, "data-testid": `filter-${key}-values` });
+      lists[key] = list;
       const input = h("input", {
         type: "text",
         placeholder,
@@ -96,10 +90,11 @@ export class CorpusPanel {
       return input;
     };
     this.filterInputs = {
-      pos: filterInput("pos", "POS", UPOS, "Only matches with this part of speech (comma-separated alternatives), e.g. NOUN or VERB,AUX"),
-      dep: filterInput("dep", "DEP", DEPS, "Only matches with this dependency label, e.g. nsubj"),
-      ent: filterInput("ent", "Entity", ENTS, "Only matches inside this entity type, e.g. PERSON"),
+      pos: filterInput("pos", "POS", "Only matches with this part of speech (any case; comma-separated alternatives), e.g. NOUN or verb,aux"),
+      dep: filterInput("dep", "DEP", "Only matches with this dependency label (the corpus's own labels), e.g. nsubj"),
+      ent: filterInput("ent", "Entity", "Only matches inside this entity type, e.g. PERSON"),
     };
+    this.filterLists = lists as Record<keyof SearchFilterState, HTMLDataListElement>;
     const bar = h("div", { class: "cp-bar" }, h("span", { class: "cp-title" }, "Corpus"), this.pick, this.info, this.filters);
 
     // The selected token and the search buttons.
@@ -172,6 +167,7 @@ export class CorpusPanel {
     if (list.some((c) => c.name === selected)) this.select.value = selected;
     const info = list.find((c) => c.name === this.select.value) ?? null;
     this.info.textContent = info ? describeCorpus(info) : "";
+    this.setLabels(info);
     this.note.hidden = !note;
     // `...` in the note: commands, shown as code.
     this.note.replaceChildren(...(note ?? "").split("`").map((part, k) => (k % 2 ? h("code", {}, part) : part)));
@@ -182,6 +178,17 @@ export class CorpusPanel {
     this.body.hidden = none;
     this.queryRow.hidden = none;
     for (const i of Object.values(this.filterInputs)) i.disabled = none;
+  }
+
+  /** Offer the corpus's own labels (from its spaCy pipeline) in the filter inputs. */
+  private setLabels(info: CorpusInfo | null): void {
+    const options = filterOptions(info?.labels);
+    for (const key of Object.keys(this.filterLists) as (keyof SearchFilterState)[]) {
+      const list = this.filterLists[key];
+      list.replaceChildren(...options[key].map((v) => h("option", { value: v })));
+      const input = this.filterInputs[key];
+      input.dataset.labels = String(options[key].length);
+    }
   }
 
   /** Enable the search buttons (a corpus and an analysis are there). */
@@ -198,7 +205,12 @@ export class CorpusPanel {
     this.query.replaceChildren(...parts);
   }
 
+  /** The status line; an error replaces the result on screen (it no longer answers). */
   setStatus(kind: StatusKind | null, message = ""): void {
+    if (kind === "error" && this.result) {
+      this.clearResult();
+      this.failed = true;
+    }
     this.status.replaceChildren();
     this.status.hidden = !kind;
     if (!kind) {
@@ -234,6 +246,7 @@ export class CorpusPanel {
   /** Show a search result; `caption` says what was searched (and any layer substitution). */
   showResult(result: SearchResult, caption: string): void {
     this.result = result;
+    this.failed = false;
     this.captionText.textContent = caption;
     this.resultArea.hidden = false;
     this.results.update(result.matches);
@@ -242,12 +255,15 @@ export class CorpusPanel {
 
   clearResult(): void {
     this.result = null;
+    this.failed = false;
     this.resultArea.hidden = true;
     this.results.clear();
     this.figures.clear();
   }
 
+  /** A result is on screen, or the error of the search that replaced it: changed filters
+   * run that search again. */
   get hasResult(): boolean {
-    return this.result !== null;
+    return this.result !== null || this.failed;
   }
 }

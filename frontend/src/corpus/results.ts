@@ -1,11 +1,13 @@
 // Search results: one row per match (rank, score, the sentence around the match). The matched
 // token is highlighted, the token it attends to most (outward, for the searched heads) is
 // underlined; every token shows its annotation (POS, tag, DEP and head, lemma, entity) in a
-// tooltip on hover. Renders into a given container; no global state.
+// tooltip on hover, followed by the metadata of the match's document (the .jsonl / Parquet
+// fields besides the text: id, source, ...), which the rank number also shows on hover.
+// Renders into a given container; no global state.
 
 import type { CorpusToken, SearchMatch } from "../api/types";
 import type { InfoTooltip } from "./infoTooltip";
-import { tokenMeta } from "./labels";
+import { documentMeta, tokenMeta } from "./labels";
 
 /** Tokens shown on each side of the match (and of its max-attention token) before cutting. */
 const CONTEXT_TOKENS = 14;
@@ -19,6 +21,7 @@ interface TokenRef {
 export class ResultsView {
   readonly el: HTMLDivElement;
   private readonly refs = new WeakMap<Element, TokenRef>();
+  private readonly docRefs = new WeakMap<Element, SearchMatch>();
 
   constructor(container: HTMLElement, private readonly tooltip: InfoTooltip) {
     const doc = container.ownerDocument;
@@ -52,6 +55,11 @@ export class ResultsView {
         const rank = doc.createElement("span");
         rank.className = "sr-rank";
         rank.textContent = String(m.rank + 1);
+        if (m.document && Object.keys(m.document).length) {
+          row.dataset.document = JSON.stringify(m.document);
+          rank.classList.add("has-doc");
+          this.docRefs.set(rank, m);
+        }
         const score = doc.createElement("span");
         score.className = "sr-score";
         score.title = `similarity (cosine) ${m.score.toFixed(4)}`;
@@ -129,6 +137,12 @@ export class ResultsView {
   }
 
   private onOver(ev: Event): void {
+    const rank = (ev.target as Element | null)?.closest?.(".sr-rank");
+    const doc = rank ? this.docRefs.get(rank) : undefined;
+    if (rank && doc) {
+      this.tooltip.show(`match #${doc.rank + 1}`, documentMeta(doc.document), rank, "its document");
+      return;
+    }
     const target = (ev.target as Element | null)?.closest?.(".ctok");
     if (!target) {
       this.tooltip.hide();
@@ -137,7 +151,7 @@ export class ResultsView {
     const ref = this.refs.get(target);
     if (!ref) return;
     const { token, match, index } = ref;
-    const rows = tokenMeta(token, match.tokens);
+    const rows = [...tokenMeta(token, match.tokens), ...documentMeta(match.document)];
     const notes: string[] = [];
     if (index === match.position) notes.push(`match #${match.rank + 1} \u00b7 score ${match.score.toFixed(3)}`);
     const ma = match.max_attention;

@@ -5,13 +5,13 @@ import { messageOf } from "../api/client";
 import type { SearchBy, SearchRequest } from "../api/types";
 import { searchCorpus } from "./api";
 import type { CorpusPanel } from "./panel";
-import { compactList, type LayerChoice } from "./search";
+import { compactList, layerName, type LayerChoice, type SearchLayer } from "./search";
 
-/** A search: the token, the stored layer (block numbering), the heads of a context search. */
+/** A search: the token, the stored layer (0-based or "embeddings"), the heads of a context search. */
 export interface Search {
   by: SearchBy;
   token: number;
-  layer: number;
+  layer: SearchLayer;
   heads: number[] | null;
   /** How `layer` was chosen from the view's layer (null: restored from the URL). */
   choice: LayerChoice | null;
@@ -30,15 +30,14 @@ export async function runSearch(
   current: () => boolean,
 ): Promise<boolean> {
   panel.setBusy(true);
-  panel.setStatus("busy", `Searching \u201c${tokenText}\u201d by ${s.by} at block ${s.layer}\u2026`);
+  panel.setStatus("busy", `Searching \u201c${tokenText}\u201d by ${s.by} at ${layerName(s.layer)}\u2026`);
   try {
     const result = await searchCorpus(req, signal);
     if (!current()) return false;
-    const viewLayer = s.layer - 1;
     const n = result.matches.length;
     const parts = [
       `${n} nearest token${n === 1 ? "" : "s"} by ${s.by} to \u201c${tokenText}\u201d (#${s.token})`,
-      `block ${result.layer}${viewLayer >= 0 ? ` = layer ${viewLayer}` : " (embedding output)"}`,
+      result.layer === "embeddings" ? "embeddings (the embedding output)" : layerName(result.layer),
     ];
     if (s.by === "context") parts.push(req.heads ? `heads ${compactList(req.heads)}` : "all heads");
     if (result.filters?.length) parts.push(`filter ${result.filters.join(", ")}`);
@@ -48,7 +47,7 @@ export async function runSearch(
     if (ch && !ch.exact && ch.layer !== null) {
       panel.setStatus(
         "info",
-        `Layer ${ch.viewLayer} of the view is block ${ch.wanted}, which this corpus does not store for search by ${s.by}; searched the nearest stored block, ${ch.layer}.`,
+        `This corpus does not store layer ${ch.wanted} (the view's layer) for search by ${s.by}; searched the nearest stored layer, ${ch.layer === "embeddings" ? "the embeddings" : ch.layer}.`,
       );
     } else if (!n) {
       panel.setStatus("info", "No matches" + (req.filters ? " with these filters." : "."));

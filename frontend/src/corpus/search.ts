@@ -1,7 +1,28 @@
 // What a corpus search uses (no DOM): the corpora of a model, the stored layer nearest to the
 // view's layer, the filters as the API wants them, and how corpora and head lists are written.
 
-import type { CorpusInfo, SearchBy } from "../api/types";
+import type { CorpusInfo, SearchBy, SearchRequest } from "../api/types";
+
+/**
+ * A layer as every part of exbert numbers it (docs/API.md): transformers' 0-based layer i (its
+ * attention is `attentions[i]`, the attention view's layer i), or "embeddings" (the embedding
+ * output, which has no attention).
+ */
+export type SearchLayer = SearchRequest["layer"];
+
+/** The numbering in one sentence, for notes and tooltips. */
+export const LAYER_NOTE =
+  "Layers are 0-based transformer layers as in transformers (layer i = attentions[i]), the same numbers as the attention view and the CLI; “embeddings” is the embedding output.";
+
+/** "layer 3" or "embeddings". */
+export function layerName(layer: SearchLayer): string {
+  return layer === "embeddings" ? "embeddings" : `layer ${layer}`;
+}
+
+/** Position of a layer on one axis: the embeddings come just before layer 0. */
+function depth(layer: SearchLayer): number {
+  return layer === "embeddings" ? -1 : layer;
+}
 
 /** The corpora built for a model (by name; the server checks the rest). */
 export function corporaForModel(corpora: readonly CorpusInfo[], model: string): CorpusInfo[] {
@@ -9,36 +30,34 @@ export function corporaForModel(corpora: readonly CorpusInfo[], model: string): 
 }
 
 export interface LayerChoice {
-  /** The attention view's layer (0-based). */
-  viewLayer: number;
-  /** The block the view's layer is (viewLayer + 1). */
+  /** The attention view's layer (0-based), the layer the search wants. */
   wanted: number;
   /** The stored layer to search: `wanted` when stored, else the nearest stored; null: none. */
-  layer: number | null;
+  layer: SearchLayer | null;
   /** Whether `layer` is `wanted`. */
   exact: boolean;
 }
 
 /**
- * The layer to search from the attention view's layer `viewLayer`: block `viewLayer + 1`
- * (docs/API.md), or the nearest layer the corpus stores (ties: the lower one).
+ * The layer to search from the attention view's layer `viewLayer`: the same layer (one
+ * numbering, docs/API.md), or the nearest layer the corpus stores (the embeddings count as
+ * the layer before 0; ties: the lower one).
  */
-export function searchLayer(viewLayer: number, stored: readonly number[]): LayerChoice {
-  const wanted = viewLayer + 1;
-  let best: number | null = null;
+export function searchLayer(viewLayer: number, stored: readonly SearchLayer[]): LayerChoice {
+  let best: SearchLayer | null = null;
   for (const l of stored) {
     if (best === null) best = l;
     else {
-      const d = Math.abs(l - wanted);
-      const bd = Math.abs(best - wanted);
-      if (d < bd || (d === bd && l < best)) best = l;
+      const d = Math.abs(depth(l) - viewLayer);
+      const bd = Math.abs(depth(best) - viewLayer);
+      if (d < bd || (d === bd && depth(l) < depth(best))) best = l;
     }
   }
-  return { viewLayer, wanted, layer: best, exact: best === wanted };
+  return { wanted: viewLayer, layer: best, exact: best === viewLayer };
 }
 
 /** The layers a corpus stores for a kind of search. */
-export function storedLayers(info: Pick<CorpusInfo, "layers" | "context_layers">, by: SearchBy): number[] {
+export function storedLayers(info: Pick<CorpusInfo, "layers" | "context_layers">, by: SearchBy): SearchLayer[] {
   return [...((by === "embedding" ? info.layers : info.context_layers) ?? [])];
 }
 

@@ -236,7 +236,7 @@ describe("AttentionView", () => {
   it("joins edges by (from, to): an unchanged edge keeps its element", () => {
     const c = document.createElement("div");
     const v = new AttentionView(c);
-    const tokens = ["a", "b"].map((text) => ({ text, start: 0, end: 1, special: false, segment: 0, masked: false }));
+    const tokens = ["a", "b"].map((text) => ({ text, start: 0, end: 1, special: false, segment: 0, masked: false, continues: false }));
     const base = { tokens, visible: [0, 1], matrix: new Float32Array([0.5, 0.5, 1, 0]), kind: "bidirectional" as const, pinned: null };
     v.update({ ...base, edges: [{ from: 0, to: 1, weight: 0.5 }, { from: 1, to: 0, weight: 1 }] });
     const el = c.querySelector('path[data-from="1"][data-to="0"]');

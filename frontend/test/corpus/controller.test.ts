@@ -13,9 +13,9 @@ const click = (el: Element | null) => el!.dispatchEvent(new MouseEvent("click", 
 const settle = () => new Promise((r) => setTimeout(r, 0));
 
 const CORPORA: CorpusInfo[] = [
-  corpusInfo("tiny", "minilm-l6", [0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6]),
-  corpusInfo("sparse", "minilm-l6", [0, 3, 6], [3, 6]),
-  corpusInfo("other", "smollm2-135m", [0, 1], [1]),
+  corpusInfo("tiny", "minilm-l6", ["embeddings", 0, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5]),
+  corpusInfo("sparse", "minilm-l6", ["embeddings", 2, 5], [2, 5]),
+  corpusInfo("other", "smollm2-135m", ["embeddings", 0], [0]),
 ];
 
 function analysis(): Analysis {
@@ -26,6 +26,7 @@ function analysis(): Analysis {
     special: text.startsWith("["),
     segment: 0,
     masked: false,
+    continues: false,
   }));
   const header: AnalysisHeader = {
     model: "minilm-l6",
@@ -95,22 +96,28 @@ describe("CorpusController", () => {
     expect(t.root.querySelector(tid("corpus-hint"))!.textContent).toMatch(/click a token/i);
   });
 
-  it("searches the pinned token at block layer + 1 with the view's heads", async () => {
+  it("searches the pinned token at the view's layer (one numbering) with the view's heads", async () => {
     const t = setup();
     await t.ctl.load();
     t.pin(2);
-    expect(t.root.querySelector(tid("corpus-query"))!.textContent).toContain("layer 3 = block 4");
+    const query = t.root.querySelector(tid("corpus-query"))!.textContent!;
+    expect(query).toContain("layer 3");
+    expect(query).not.toContain("block");
+    expect(t.root.querySelector(tid("corpus-query-layer"))!.getAttribute("title")).toMatch(/0-based/);
     click(t.root.querySelector(tid("search-embedding-button")));
     await settle();
     await settle();
-    expect(t.requests[0]).toMatchObject({ corpus: "tiny", token: 2, layer: 4, by: "embedding", heads: null, text: "the cat sat" });
+    expect(t.requests[0]).toMatchObject({ corpus: "tiny", token: 2, layer: 3, by: "embedding", heads: null, text: "the cat sat" });
     expect(qa(t.root, tid("search-result"))).toHaveLength(3);
-    expect(t.store.state.search).toMatchObject({ by: "embedding", token: 2, layer: 4 });
+    expect(t.store.state.search).toMatchObject({ by: "embedding", token: 2, layer: 3 });
+    const caption = t.root.querySelector(tid("search-caption"))!.textContent!;
+    expect(caption).toContain("layer 3");
+    expect(caption).not.toContain("block");
     t.store.update({ heads: [1, 5] });
     click(t.root.querySelector(tid("search-context-button")));
     await settle();
     await settle();
-    expect(t.requests[1]).toMatchObject({ by: "context", layer: 4, heads: [1, 5] });
+    expect(t.requests[1]).toMatchObject({ by: "context", layer: 3, heads: [1, 5] });
     expect(t.root.querySelector(tid("search-caption"))!.textContent).toContain("heads 1, 5");
   });
 
@@ -118,12 +125,12 @@ describe("CorpusController", () => {
     const t = setup({ corpus: "sparse" });
     await t.ctl.load();
     t.pin(2);
-    expect(t.root.querySelector(tid("corpus-query"))!.textContent).toContain("nearest stored block 3");
+    expect(t.root.querySelector(tid("corpus-query"))!.textContent).toContain("nearest stored layer 2");
     click(t.root.querySelector(tid("search-embedding-button")));
     await settle();
     await settle();
-    expect(t.requests[0].layer).toBe(3);
-    expect(t.root.querySelector(tid("corpus-message"))!.textContent).toMatch(/block 4.*nearest stored block, 3/);
+    expect(t.requests[0].layer).toBe(2);
+    expect(t.root.querySelector(tid("corpus-message"))!.textContent).toMatch(/layer 3 .*nearest stored layer, 2/);
   });
 
   it("shows the server's error in the panel", async () => {
@@ -161,7 +168,7 @@ describe("CorpusController", () => {
     expect(t.requests[0].special_attention).toBe(false);
     t.store.update({ hideSpecial: false });
     await settle();
-    expect(t.requests[1]).toMatchObject({ token: 2, layer: 4, special_attention: true });
+    expect(t.requests[1]).toMatchObject({ token: 2, layer: 3, special_attention: true });
   });
 
   it("shows the clicked head of the head ranking", async () => {

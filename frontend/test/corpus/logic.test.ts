@@ -12,10 +12,18 @@ import {
   tokenLabel,
   tokenMeta,
 } from "../../src/corpus/labels";
-import { compactList, corporaForModel, searchFilters, searchLayer, storedLayers } from "../../src/corpus/search";
+import {
+  compactList,
+  corporaForModel,
+  layerName,
+  searchFilters,
+  searchLayer,
+  storedLayers,
+  type SearchLayer,
+} from "../../src/corpus/search";
 import { corpusInfo, fixtureResult } from "../fixtures/corpus";
 
-const info = (name: string, model: string, layers = [0, 1, 2, 3], context = [1, 2, 3]): CorpusInfo =>
+const info = (name: string, model: string, layers: CorpusInfo["layers"] = ["embeddings", 0, 1, 2], context = [0, 1, 2]): CorpusInfo =>
   corpusInfo(name, model, layers, context);
 
 describe("corpora and layers", () => {
@@ -25,25 +33,30 @@ describe("corpora and layers", () => {
     expect(corporaForModel(all, "gpt2")).toEqual([]);
   });
 
-  it("maps the view's layer i to block i + 1 when it is stored", () => {
-    expect(searchLayer(0, [0, 1, 2, 3, 4, 5, 6])).toEqual({ viewLayer: 0, wanted: 1, layer: 1, exact: true });
-    expect(searchLayer(5, [0, 1, 2, 3, 4, 5, 6])).toMatchObject({ wanted: 6, layer: 6, exact: true });
+  it("searches the view's layer i at the same layer i (one numbering) when it is stored", () => {
+    const all: SearchLayer[] = ["embeddings", 0, 1, 2, 3, 4, 5];
+    expect(searchLayer(0, all)).toEqual({ wanted: 0, layer: 0, exact: true });
+    expect(searchLayer(5, all)).toMatchObject({ wanted: 5, layer: 5, exact: true });
   });
 
-  it("uses the nearest stored layer otherwise (ties: the lower one)", () => {
-    const stored = [0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30];
-    expect(searchLayer(3, stored)).toEqual({ viewLayer: 3, wanted: 4, layer: 3, exact: false });
-    expect(searchLayer(4, stored)).toMatchObject({ wanted: 5, layer: 6, exact: false });
-    expect(searchLayer(29, stored)).toMatchObject({ wanted: 30, layer: 30, exact: true });
-    expect(searchLayer(1, [1, 3])).toMatchObject({ wanted: 2, layer: 1, exact: false }); // tie
-    expect(searchLayer(8, [2, 4])).toMatchObject({ wanted: 9, layer: 4, exact: false });
+  it("uses the nearest stored layer otherwise (the embeddings before layer 0; ties: the lower one)", () => {
+    const stored: SearchLayer[] = ["embeddings", 2, 5, 8, 11, 14, 17, 20, 23, 26, 29];
+    expect(searchLayer(3, stored)).toEqual({ wanted: 3, layer: 2, exact: false });
+    expect(searchLayer(4, stored)).toMatchObject({ wanted: 4, layer: 5, exact: false });
+    expect(searchLayer(29, stored)).toMatchObject({ wanted: 29, layer: 29, exact: true });
+    expect(searchLayer(0, stored)).toMatchObject({ wanted: 0, layer: "embeddings", exact: false });
+    expect(searchLayer(1, [0, 2])).toMatchObject({ wanted: 1, layer: 0, exact: false }); // tie
+    expect(searchLayer(8, [1, 3])).toMatchObject({ wanted: 8, layer: 3, exact: false });
     expect(searchLayer(2, [])).toMatchObject({ layer: null, exact: false });
+    expect(searchLayer(2, ["embeddings"])).toMatchObject({ layer: "embeddings", exact: false });
   });
 
-  it("reads the stored layers of each kind of search", () => {
-    const c = info("a", "m", [0, 6], [6]);
-    expect(storedLayers(c, "embedding")).toEqual([0, 6]);
-    expect(storedLayers(c, "context")).toEqual([6]);
+  it("reads the stored layers of each kind of search and names them", () => {
+    const c = info("a", "m", ["embeddings", 5], [5]);
+    expect(storedLayers(c, "embedding")).toEqual(["embeddings", 5]);
+    expect(storedLayers(c, "context")).toEqual([5]);
+    expect(layerName(3)).toBe("layer 3");
+    expect(layerName("embeddings")).toBe("embeddings");
   });
 });
 

@@ -112,7 +112,6 @@ describe("HeadRankingView", () => {
     expect(cells).toHaveLength(6);
     expect(new Set(cells.map((c) => c.getAttribute("data-layer")))).toEqual(new Set(["1", "3"]));
     const best = document.querySelector('rect.hr-cell[data-layer="3"][data-head="2"]')!;
-    expect(best.getAttribute("data-block")).toBe("4");
     expect(best.getAttribute("data-score")).toBe("0.9000");
     click(best);
     expect(picks).toEqual([[3, 2]]);

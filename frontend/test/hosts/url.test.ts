@@ -10,12 +10,16 @@ describe("URL state", () => {
       textB: "  二つ目の文 — with spaces  & #hash  ",
       layer: 7,
       heads: [0, 3, 11],
-      weights: [0.5, 1 / 3, 0.1666],
+      weights: [0.5, 0.333, 0.167],
       mask: [2, 5],
       hideSpecial: false,
       threshold: 0.85,
+      colorByHead: true,
+      hideFirst: true,
     };
     const q = encodeState(s);
+    expect(q).toContain("byhead=1");
+    expect(q).toContain("hidefirst=1");
     expect(q).not.toContain("#");
     expect(q).not.toContain(" ");
     expect(decodeState(q)).toEqual(s);
@@ -33,6 +37,13 @@ describe("URL state", () => {
   it("round-trips partial states", () => {
     const s = { ...urlState(defaultState()), model: "minilm-l6", text: "a", heads: [4], layer: 2 };
     expect(decodeState(encodeState(s))).toEqual(s);
+  });
+
+  it("keeps a search at the embeddings and drops a malformed search layer", () => {
+    const s = decodeSearchState("sby=embedding&stok=2&slayer=embeddings");
+    expect(s.layer).toBe("embeddings");
+    expect(decodeSearchState(encodeSearchState(s))).toEqual(s);
+    expect(decodeSearchState("sby=embedding&stok=2&slayer=emb").by).toBeNull();
   });
 
   it("falls back to defaults for malformed values", () => {

@@ -128,6 +128,18 @@ describe("notebook widget", () => {
     expect((q(".corpus-figures") as HTMLElement).hidden).toBe(true);
   });
 
+  it("names the searched layer alike in the caption and the max-attention histogram", () => {
+    const { q, model } = setup({ corpus_name: "tiny" });
+    model.push("search_result", { ...fixtureResult(), layer: 3, query: { token: 2, text: "cat", layer: 3 } });
+    const caption = q('[data-testid="corpus-caption"]')!.textContent!;
+    const panel = q('[data-testid="corpus-panel"]')!.textContent!;
+    expect(caption).toContain("at layer 3");
+    expect(panel).toContain("(layer 3, all heads");
+    expect(panel).not.toMatch(/block/);
+    model.push("search_result", { ...fixtureResult(), layer: "embeddings", max_attention_unavailable: "the embeddings have no attention" });
+    expect(q('[data-testid="corpus-caption"]')!.textContent).toContain("at embeddings");
+  });
+
   it("stops listening when the view is removed", () => {
     const { model, cleanup } = setup();
     const n = [...model.listeners.values()].reduce((a, l) => a + l.length, 0);

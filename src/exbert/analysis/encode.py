@@ -7,7 +7,10 @@ Bidirectional models use the tokenizer's own pair encoding; causal models get
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import unicodedata
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -75,7 +78,9 @@ def encode(model: ModelHandle, text: str, text_b: str | None = None) -> Encoded:
     )
     special = list(a["special_tokens_mask"]) + [1] * len(sep) + [0] * len(b["input_ids"])
     segments = [0] * (len(a["input_ids"]) + len(sep)) + [1] * len(b["input_ids"])
-    tokens = _tokens(tok, ids, offsets, special, segments, texts=(text, text_b))
+    words_a, words_b = _word_ids(tok, a, 0), _word_ids(tok, b, 0)
+    words = None if words_a is None or words_b is None else [*words_a, *[None] * len(sep), *words_b]
+    tokens = _tokens(tok, ids, offsets, special, segments, texts=(text, text_b), words=words)
     _check_content(tokens, pair=True)
     return Encoded(ids, tokens, None)
 
@@ -95,7 +100,7 @@ def _encoded(model: ModelHandle, enc: Any, row: int, text: str, text_b: str | No
     segments = _segments(enc.sequence_ids(row), type_ids)
     tokens = _tokens(
         model.tokenizer, ids, enc["offset_mapping"][row], enc["special_tokens_mask"][row],
-        segments, texts=(text, text_b or ""),
+        segments, texts=(text, text_b or ""), words=_word_ids(model.tokenizer, enc, row),
     )
     _check_content(tokens, text_b is not None)
     return Encoded(list(ids), tokens, _model_type_ids(model, type_ids))
@@ -169,12 +174,15 @@ def _tokens(
     segments: Sequence[int],
     *,
     texts: tuple[str, str],
+    words: Sequence[int | None] | None,
 ) -> list[Token]:
+    """``words``: the tokenizer's word id of each token, or None where it has none that mean
+    words (see :func:`_word_ids`)."""
     pieces = tok.convert_ids_to_tokens(list(ids))
     out: list[Token] = []
     last_start, last_end = [0, 0], [0, 0]  # per segment: starts never go backwards
-    for piece, (raw_start, raw_end), special, seg in zip(
-        pieces, offsets, special_mask, segments, strict=True
+    for k, (piece, (raw_start, raw_end), special, seg) in enumerate(
+        zip(pieces, offsets, special_mask, segments, strict=True)
     ):
         source = texts[seg]
         if raw_start == raw_end and special:  # added by the tokenizer ([CLS], <s>, separator)
@@ -185,8 +193,70 @@ def _tokens(
         end = min(max(raw_end, start), len(source))
         last_start[seg], last_end[seg] = start, max(end, last_end[seg])
         shown = str(piece) if special else source[start:end]
-        out.append(Token(shown, start, end, bool(special), seg))
+        token = Token(shown, start, end, bool(special), seg)
+        if k and continues(out[-1], token, _same_word(words, k), source):
+            token = replace(token, continues=True)
+        out.append(token)
     return out
+
+
+def _same_word(words: Sequence[int | None] | None, k: int) -> bool | None:
+    return None if words is None else words[k] is not None and words[k] == words[k - 1]
+
+
+def continues(prev: Token, cur: Token, same_word: bool | None, source: str) -> bool:
+    """Whether ``cur`` is a piece of the word ``prev`` (the token before it) is in.
+
+    Never across a special token or a segment, nor after whitespace, punctuation or a symbol,
+    nor for a token that starts with whitespace. Then: a character split over both tokens
+    (byte-level pieces of one character) joins them; else the tokenizer's word ids decide
+    (``same_word``: both tokens in one word, with no whitespace between them); without word
+    ids (``None``), ``cur`` must start exactly where ``prev`` ended, between two alphanumeric
+    characters.
+    """
+    if prev.special or cur.special or prev.segment != cur.segment:
+        return False
+    if cur.start < prev.end and cur.start >= prev.start:  # one character split over both
+        return True
+    before = source[prev.end - 1] if 0 < prev.end <= len(source) else ""
+    first = source[cur.start] if cur.start < len(source) else ""
+    if not before or not first or before.isspace() or first.isspace():
+        return False
+    if unicodedata.category(before)[0] in "PS":
+        return False
+    if same_word is not None:
+        return same_word and not any(c.isspace() for c in source[prev.end : cur.start])
+    return cur.start == prev.end and before.isalnum() and first.isalnum()
+
+
+def _word_ids(tok: Any, enc: Any, row: int) -> list[int | None] | None:
+    """Row ``row``'s word ids, or None when the tokenizer gives none or its words are not
+    words (a tokenizer that does not split at spaces, as Gemma's: one word per text)."""
+    if not _splits_words(tok):
+        return None
+    try:
+        return list(enc.word_ids(row))
+    except (AttributeError, TypeError, ValueError):  # not a fast tokenizer's encoding
+        return None
+
+
+def _splits_words(tok: Any) -> bool:
+    try:
+        known = _SPLITS_WORDS.get(tok)
+    except TypeError:  # not weakly referable: ask every time
+        known = None
+    if known is None:
+        try:
+            words = tok("a b", add_special_tokens=False).word_ids()
+            known = len({w for w in words if w is not None}) > 1
+        except (AttributeError, TypeError, ValueError):
+            known = False
+        with contextlib.suppress(TypeError):
+            _SPLITS_WORDS[tok] = known
+    return known
+
+
+_SPLITS_WORDS: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 def forward_params(module: Any) -> frozenset[str]:

@@ -35,6 +35,11 @@ class Token:
     ``start``/``end``: character offsets into the text of its segment (``text`` for segment 0,
     ``text_b`` for segment 1), from the fast tokenizer's offsets; ``start == end`` for special
     tokens. ``text``: the covered characters (the token string for special tokens).
+    ``continues``: the token is a piece of the word that the token before it is in (the ``s``
+    of WordPiece's ``eclipse ##s``, the ``inates`` of byte-level ``predom inates``), by the
+    tokenizer's word ids; never after whitespace, punctuation or a special token (see
+    :func:`exbert.analysis.encode.continues`). ``text`` stays the covered characters: views
+    draw the join (the app a muted ``##``, the CLI ``##s``).
     """
 
     text: str
@@ -43,6 +48,7 @@ class Token:
     special: bool
     segment: int = 0
     masked: bool = False
+    continues: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The ``exbert`` command: a thin layer over the library.
 
 One module per group of commands (:mod:`~exbert.cli.analyze`: analyze, info, models;
-:mod:`~exbert.cli.serve`: serve, prepare; :mod:`~exbert.cli.corpus`; :mod:`~exbert.cli.export`),
+:mod:`~exbert.cli.serve`: serve, prepare; :mod:`~exbert.cli.corpus`; :mod:`~exbert.cli.export`;
+:mod:`~exbert.cli.doctor`: what the installation has and lacks),
 each registering its commands with ``set_defaults(run=handler)``; options that several commands
 share are declared once in :mod:`~exbert.cli.options`; errors become exit codes in one place,
 :mod:`~exbert.cli.exits`. No ML library (torch, transformers, FAISS, spaCy) is imported until
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from exbert._version import __version__
-from exbert.cli import analyze, corpus, export, serve
+from exbert.cli import analyze, corpus, doctor, export, serve
 from exbert.cli.exits import exit_code, exit_codes_help
 from exbert.cli.serve import access_token
 from exbert.errors import ExbertError
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"exbert {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (analyze, serve, corpus, export):
+    for group in (analyze, serve, corpus, export, doctor):
         group.add_parsers(sub)
     return parser
 

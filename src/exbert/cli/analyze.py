@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exbert.cli.options import (
     MODEL_HELP,
@@ -22,6 +22,9 @@ from exbert.cli.options import (
     analysis_kwargs,
     load_kwargs,
 )
+
+if TYPE_CHECKING:
+    from exbert.analysis import Token
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -65,10 +68,16 @@ def run_analyze(args: argparse.Namespace) -> int:
         if a.predictions is not None:
             preds = "  ".join(f"{p.token!r} {p.prob:.2f}" for p in a.predictions[i][:3])
         mark = "*" if tok.masked else ""
-        print(f"{i:>3}  {tok.text!r:<16} {target.text!r:<20} {weight:6.2f}  {preds}{mark}")
+        print(f"{i:>3}  {shown(tok):<16} {shown(target):<20} {weight:6.2f}  {preds}{mark}")
     if a.predictions is None:
         print(f"\n{a.predictions_unavailable}")
     return 0
+
+
+def shown(tok: Token) -> str:
+    """A token as the text output prints it: quoted, a piece of the word before it as
+    ``'##s'`` (WordPiece's notation, for every tokenizer)."""
+    return repr(("##" if tok.continues else "") + tok.text)
 
 
 def run_info(args: argparse.Namespace) -> int:

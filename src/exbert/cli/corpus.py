@@ -2,13 +2,14 @@
 :mod:`exbert.search`.
 
     exbert corpus build holmes.txt --model minilm-l6 --out corpora/holmes-minilm
-    exbert corpus search corpora/holmes-minilm --text "The door opened." --token 2 --layer 4
-    exbert corpus search DIR --text "..." --token 2 --layer 4 --by context --heads 0,3 \\
+    exbert corpus search corpora/holmes-minilm --text "The door opened." --token 2 --layer 3
+    exbert corpus search DIR --text "..." --token 2 --layer 3 --by context --heads 0,3 \\
         -k 10 --filter pos=VERB --json
     exbert corpus info corpora/holmes-minilm --verify
 
-``--layer`` of a search is a block index (see :mod:`exbert.view`): ``0..L`` by embedding
-(0 = the embedding output, b = the output of block b), ``1..L`` by context.
+Layers are numbered as in every exbert command (:mod:`exbert.view`): ``--layer 3`` is
+transformer layer 3 (0-based, as ``exbert analyze --layer 3`` shows it; negative counts from
+the end); ``--layer embeddings`` the embedding output (embedding search only).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from exbert.cli.options import add_command, add_max_tokens, add_model, int_list
+from exbert.cli.options import add_command, add_max_tokens, add_model, int_list, layer_arg
 from exbert.errors import InvalidRequest
-from exbert.view import DEFAULT_K_SHOWN, DEFAULT_WINDOW, MAX_K, MAX_WINDOW
+from exbert.view import DEFAULT_K_SHOWN, DEFAULT_WINDOW, LAYER_HELP, MAX_K, MAX_WINDOW, layer_name
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -46,17 +47,19 @@ def _add_build(sub: Any) -> None:
 
     default = BuildOptions()  # the defaults of exbert.corpus.build
     b = add_command(sub, "build", run_build,
-                    help="build (or resume) a corpus from a .txt or .jsonl file")
-    b.add_argument("input", help=".txt (paragraphs split by blank lines) or .jsonl with a "
-                                 "\"text\" field per line")
+                    help="build (or resume) a corpus from a .txt, .jsonl or .parquet file")
+    b.add_argument("input", help=".txt (paragraphs split by blank lines), .jsonl with a "
+                                 "\"text\" field per line, or .parquet with a text column")
     add_model(b, required=True)
     b.add_argument("--out", required=True, metavar="DIR", help="the corpus folder to publish")
     b.add_argument("--spacy", default=default.spacy_pipeline, metavar="PIPELINE",
                    help="spaCy pipeline for sentences and annotation "
                         "(default %(default)s; French: fr_core_news_sm)")
     b.add_argument("--layers", default=None,
-                   help="block indices to store (0 = embeddings): 'all' or 0,3,6 (default: "
-                        "all up to 12 layers, else every round(L/10)-th and the last)")
+                   help="layers to store: 'all' (the embeddings and every layer), or a list "
+                        f"such as 0,3,5 or embeddings,0,5 ({LAYER_HELP}; 'embeddings' = the "
+                        "embedding output). Default: all up to 12 layers, else the embeddings, "
+                        "every round(L/10)-th layer and the last")
     b.add_argument("--max-sentences", type=int, default=None, metavar="N",
                    help="stop after this many stored sentences (default: no limit)")
     b.add_argument("--min-words", type=int, default=default.min_words, metavar="N",
@@ -74,6 +77,12 @@ def _add_build(sub: Any) -> None:
                                                 "(default: the --out folder's name)")
     add_max_tokens(b, "tokens of a sentence (longer ones are skipped)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument("--text-field", default=default.text_field, metavar="NAME",
+                   help=".jsonl field or Parquet column holding the text (default "
+                        "%(default)s); the other fields are kept as document metadata")
+    b.add_argument("--strict", action="store_true",
+                   help="stop at the first bad .jsonl line or Parquet row (not JSON, not an "
+                        "object, no or empty text) instead of skipping and counting it")
 
 
 def _add_search(sub: Any) -> None:
@@ -85,8 +94,9 @@ def _add_search(sub: Any) -> None:
     s.add_argument("--text", required=True, help="the text whose token is searched for")
     s.add_argument("--token", type=int, required=True, metavar="I",
                    help="token index in the analysed text (see the token list printed)")
-    s.add_argument("--layer", type=int, required=True, metavar="B",
-                   help="block index: embedding 0..L (0 = embedding output); context 1..L")
+    s.add_argument("--layer", type=layer_arg, required=True, metavar="L",
+                   help=f"{LAYER_HELP}, the same layer as `exbert analyze --layer`; or "
+                        "'embeddings' (the embedding output, embedding search only)")
     s.add_argument("--by", choices=("embedding", "context"), default="embedding",
                    help="compare hidden states or per-head contexts (default %(default)s)")
     s.add_argument("--heads", type=int_list, default=None, metavar="H,H",
@@ -96,8 +106,9 @@ def _add_search(sub: Any) -> None:
                    help=f"matches, 1..{MAX_K} (default %(default)s)")
     s.add_argument("--filter", action="append", dest="filters", default=[],
                    metavar="FIELD=VALUE",
-                   help="condition on the matched token: pos=VERB, ent_type=PERSON,GPE, "
-                        "dep!=punct, is_stop=false (repeatable)")
+                   help="condition on the matched token: pos=VERB (any case), "
+                        "ent_type=PERSON,GPE, dep!=punct, is_stop=false, or on its document's "
+                        "metadata: doc.source=wiki (repeatable)")
     s.add_argument("--approximate", action="store_true", help="use the approximate index")
     s.add_argument("--include-special", action="store_true",
                    help="let special tokens ([CLS], [SEP]) be matches")
@@ -112,6 +123,7 @@ def _add_search(sub: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Build (or resume) the corpus and print what it holds."""
     from exbert.corpus.build import build
+    from exbert.corpus.layers import format_layers
     from exbert.models import load
 
     model = load(args.model, max_tokens=args.max_tokens)
@@ -128,6 +140,8 @@ def run_build(args: argparse.Namespace) -> int:
             approximate=args.approximate,
             threads=args.threads,
             name=args.name,
+            text_field=args.text_field,
+            strict=args.strict,
         )
     except KeyboardInterrupt:
         print(f"{args.prog}: run the same command again to resume", file=sys.stderr)
@@ -137,15 +151,27 @@ def run_build(args: argparse.Namespace) -> int:
     resumed = f", resumed {b['resumed_shards']} finished shards" if b.get(
         "resumed_shards") else ""
     print(f"corpus {manifest.name}: {manifest.n_sentences} sentences, {manifest.n_tokens} "
-          f"tokens, layers {list(manifest.layers)}, {size / 1e6:.1f} MB "
+          f"tokens, layers {format_layers(manifest.layers)}, {size / 1e6:.1f} MB "
           f"({size / max(1, manifest.n_tokens):.0f} B/token), {b.get('seconds', 0):.1f} s"
           f"{resumed} -> {args.out}")
+    _print_input_notes(manifest.raw)
     return 0
+
+
+def _print_input_notes(raw: dict[str, Any]) -> None:
+    """The skipped bad records and the document fields of a finished build."""
+    skipped = raw.get("input", {}).get("skipped") or {}
+    if skipped.get("lines"):
+        n = int(skipped["lines"])
+        print(f"skipped {n} line{'s' if n != 1 else ''} (first: {skipped.get('first')})")
+    fields = raw.get("documents", {}).get("fields")
+    if fields:
+        print(f"document metadata: {', '.join(fields)} (filter as doc.NAME=VALUE)")
 
 
 def run_search(args: argparse.Namespace) -> int:
     """Analyse ``--text`` and print (or write as JSON) the corpus tokens nearest to
-    ``--token`` at block ``--layer``."""
+    ``--token`` at ``--layer`` (a transformer layer or the embeddings)."""
     from exbert.corpus.manifest import read_manifest
     from exbert.models import load
     from exbert.search import Corpus, search
@@ -191,7 +217,7 @@ def _print_result(result: Any, token_text: str, token: int) -> None:
     what = f"context ({heads})" if result.by == "context" else "embedding"
     filters = f", filters {' '.join(result.filters)}" if result.filters else ""
     print(f"{len(result.matches)} nearest tokens to token {token} {token_text!r} by {what} at "
-          f"layer {result.layer} in corpus {result.corpus}{filters} "
+          f"{layer_name(result.layer)} in corpus {result.corpus}{filters} "
           f"({result.seconds * 1000:.0f} ms)")
     print("[[match]]  <token it attends to most>")
     for m in result.matches:
@@ -230,7 +256,10 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"  text         {c['sentences']} sentences, {c['tokens']} tokens, {c['words']} words "
           f"from {info['input']['path']}")
     print(f"  spaCy        {info['spacy']['pipeline']} {info['spacy']['version']}")
-    print(f"  layers       embedding {info['layers']}, context {info['context_layers']}")
+    emb = ", ".join(map(str, info["layers"])) or "none"
+    ctx = ", ".join(map(str, info["context_layers"])) or "none"
+    print(f"  layers       embedding search: {emb}; context search: {ctx} "
+          "(0-based transformer layers)")
     print(f"  size         {info['bytes'] / 1e6:.1f} MB ({info['bytes_per_token']:.0f} B/token)"
           f"{', approximate index' if info['approximate'] else ''}")
     print(f"  checksums    {'all verified' if args.verify else 'verified on open'}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from exbert.errors import (
     CorpusBuildError,
     CorpusError,
+    CorpusInputError,
     ExbertError,
     ExportError,
     NotFound,
@@ -32,9 +33,10 @@ EXITS = (
     Exit(0, "success"),
     Exit(1, "could not finish: a corpus build or an export stopped, an I/O error, a bug",
          (Exception, CorpusBuildError, ExportError, QueueFull)),
-    Exit(2, "invalid usage or input (option, text, layer, head, mask; unsafe model)",
-         (ExbertError,)),
-    Exit(3, "not found: unknown model or corpus", (NotFound,)),
+    Exit(2, "invalid usage or input (option, text, layer, head, mask; unsafe model; a bad "
+         "corpus input record under --strict)", (ExbertError, CorpusInputError)),
+    Exit(3, "not found: unknown model or corpus, or a part `exbert doctor` requires",
+         (NotFound,)),
     Exit(4, "unusable corpus: corrupt, unfinished or built for another model", (CorpusError,)),
     Exit(130, "interrupted (Ctrl-C); a corpus build resumes when run again",
          (KeyboardInterrupt,)),

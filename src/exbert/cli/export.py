@@ -43,8 +43,8 @@ def add_parsers(subparsers: Any) -> None:
     add_analysis(p)
     add_view(p)
     p.add_argument("--layers", type=int_list, metavar="L,L",
-                   help="HTML: only store these view layers (default all; the file grows with "
-                        "them)")
+                   help="HTML: only store these layers (0-based transformer layers as "
+                        "--layer; default all; the file grows with them)")
     add_kind(p)
     add_max_tokens(p)
     p.add_argument("--out", "-o", default="exbert-view.html",

@@ -11,7 +11,16 @@ from typing import Any, get_args
 
 from exbert.errors import InvalidRequest
 from exbert.info import DEFAULT_MAX_TOKENS, Kind
-from exbert.view import DEFAULT_THRESHOLD, DEFAULT_TOP_K, MAX_TOP_K, parse_floats, parse_ints
+from exbert.view import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_TOP_K,
+    LAYER_HELP,
+    MAX_TOP_K,
+    Layer,
+    parse_floats,
+    parse_ints,
+    parse_layer,
+)
 
 DEFAULT_MODEL = "smollm2-135m"
 MODEL_HELP = "alias (see `exbert models`), folder, .gguf file or hub id"
@@ -32,6 +41,14 @@ def _argtype(parse: Callable[[str, str], Any]) -> Callable[[str], Any]:
 int_list = _argtype(parse_ints)
 #: ``"2,1.5"`` -> ``[2.0, 1.5]``; ``""`` or ``"all"`` -> None.
 float_list = _argtype(parse_floats)
+
+
+def layer(value: str, _what: str) -> Layer:
+    return parse_layer(value)
+
+
+#: ``"3"`` -> 3, ``"-1"`` -> -1, ``"embeddings"`` -> ``"embeddings"`` (see exbert.view).
+layer_arg = _argtype(layer)
 
 
 # --- model ----------------------------------------------------------------------------------
@@ -84,21 +101,26 @@ def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_layer(parser: argparse.ArgumentParser, default: int, what: str) -> None:
-    """``--layer L``: a view layer, 0-based, negative from the end (see :mod:`exbert.view`)."""
+    """``--layer L``: a transformer layer, 0-based, negative from the end (the numbering of
+    every exbert command, see :mod:`exbert.view`)."""
     parser.add_argument("--layer", type=int, default=default, metavar="L",
-                        help=f"{what} (view layer: 0-based, negative counts from the end; "
-                             "default %(default)s)")
+                        help=f"{what}: {LAYER_HELP} (default %(default)s)")
 
 
 def add_view(parser: argparse.ArgumentParser) -> None:
     """The view of the browser app: ``--layer``, ``--heads``, ``--weights``,
-    ``--show-special`` and ``--threshold``."""
+    ``--show-special``, ``--threshold``, ``--color-by-head`` and ``--hide-first``."""
     add_layer(parser, 0, "layer shown")
     parser.add_argument("--heads", type=int_list, metavar="H,H",
                         help="heads combined: 0,3 (default all)")
     parser.add_argument("--weights", type=float_list, metavar="W,W",
                         help="weights of the --heads: 2,1 (default equal)")
     parser.add_argument("--show-special", action="store_true", help="show special tokens")
+    parser.add_argument("--color-by-head", action="store_true",
+                        help="draw each head's lines in its own colour (default: their mix)")
+    parser.add_argument("--hide-first", action="store_true",
+                        help="leave out the first token's lines (the attention sink of models "
+                             "without a BOS token, e.g. SmolLM2)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="share (0..1] of each row's attention the drawn edges cover "
                              "(default %(default)s)")
@@ -107,7 +129,8 @@ def add_view(parser: argparse.ArgumentParser) -> None:
 def view_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The keywords of :func:`exbert.view.view_spec` from :func:`add_view`'s options."""
     return {"layer": args.layer, "heads": args.heads, "weights": args.weights,
-            "hide_special": not args.show_special, "threshold": args.threshold}
+            "hide_special": not args.show_special, "threshold": args.threshold,
+            "color_by_head": args.color_by_head, "hide_first": args.hide_first}
 
 
 # --- commands -------------------------------------------------------------------------------

@@ -54,37 +54,83 @@ def access_token(host: str, token: str | None) -> str | None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    """Load the models and corpora, then serve until interrupted."""
-    token = access_token(args.host, args.token)
-    import uvicorn
+    """Bind and serve at once; load the models (and open the corpora) in the background.
 
-    from exbert.models import load
+    A model loaded before (its description remembered in the cache) is listed at once and
+    loads after the server answers; the first analysis with it waits for it. A model never
+    loaded before is loaded here first (its shape is needed to list it). torch and
+    transformers are imported only by the loading.
+    """
+    token = access_token(args.host, args.token)
     from exbert.server import ServerConfig, create_app
 
-    models = {}
-    for name in args.models or DEFAULT_MODELS:
-        model = load(name, max_tokens=args.max_tokens)
-        models[model.name] = model
-    corpora = _load_corpora(args, models)
+    models = _model_slots(args)
+    corpora = _corpora(args, list(models))
     config = ServerConfig(host=args.host, port=args.port, token=token)
     app = create_app(models, corpora=corpora, config=config)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{args.port}/" + (f"?token={token}" if token else "")
-    print(f"exbert is serving {', '.join(models)} at {url}", flush=True)
+    loading = [name for name, slot in models.items() if slot.state == "loading"]
+    later = f" ({', '.join(loading)} loading in the background)" if loading else ""
+    print(f"exbert is serving {', '.join(models)} at {url}{later}", flush=True)
+    import uvicorn
+
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
-def _load_corpora(args: argparse.Namespace, models: dict[str, Any]) -> dict[str, Any]:
-    """The corpora given with ``--corpus`` (each must open), else the cached demo corpora of
-    the served models (one that does not open is skipped with a warning)."""
+def _model_slots(args: argparse.Namespace) -> dict[str, Any]:
+    """``{name: ModelSlot}`` in the order given; models without a remembered description are
+    loaded now (their errors end the command, as usage errors)."""
+    from exbert.models import resolve
+    from exbert.models.loading import known_info
+    from exbert.server.lazy import ModelSlot
+
+    slots: dict[str, Any] = {}
+    for ref in args.models or DEFAULT_MODELS:
+        name = resolve(ref).name
+        info = known_info(ref, max_tokens=args.max_tokens)
+        slot = ModelSlot(name, _loader(args.prog, ref, args.max_tokens, info is not None), info)
+        if info is None:
+            slot.wait()  # raises its load error here, before binding
+        slots[slot.info.name] = slot
+    return slots
+
+
+def _loader(prog: str, ref: str, max_tokens: int, background: bool) -> Any:
+    """Load ``ref``; in the background, say on stderr when it is loaded or why it is not
+    (in the foreground, its error ends the command)."""
+
+    def load_and_report() -> Any:
+        import time
+
+        from exbert.models import load
+
+        t0 = time.perf_counter()
+        try:
+            model = load(ref, max_tokens=max_tokens)
+        except ExbertError as exc:
+            if background:
+                print(f"{prog}: cannot load {ref}: {exc.message}", file=sys.stderr, flush=True)
+            raise
+        if background:
+            print(f"{prog}: {model.name} loaded ({time.perf_counter() - t0:.1f} s)",
+                  file=sys.stderr, flush=True)
+        return model
+
+    return load_and_report
+
+
+def _corpora(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
+    """The corpora given with ``--corpus`` (each must have a readable manifest, for a served
+    model), else the cached demo corpora of the served models. Either opens on first use; one
+    that then fails is logged and no longer listed."""
     if not args.corpora and args.no_demo_corpus:
         return {}
-    from exbert.search.serving import open_for_server
+    from exbert.search.serving import corpora_for_server
 
     if args.corpora:
-        corpora: dict[str, Any] = open_for_server(list(args.corpora), models)
-        return corpora
+        return dict(corpora_for_server(list(args.corpora), models))
     from exbert.corpus import demo
 
     found: dict[str, Any] = {}
@@ -93,7 +139,7 @@ def _load_corpora(args: argparse.Namespace, models: dict[str, Any]) -> dict[str,
         if folder is None:
             continue
         try:
-            found.update(open_for_server([folder], models))
+            found.update(corpora_for_server([folder], models))
         except ExbertError as exc:  # a stale cache must not stop the server
             print(f"{args.prog}: skipping the demo corpus of {name}: {exc.message}",
                   file=sys.stderr)

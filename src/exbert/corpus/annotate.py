@@ -1,14 +1,11 @@
 """Input reading, sentence splitting and word annotation with spaCy, and the alignment of
 model tokens to words by character offsets.
 
-Input formats:
-
-- ``.txt``: paragraphs are separated by blank lines; inside a paragraph, runs of whitespace
-  (hard line wraps) become one space. Each paragraph is one spaCy document, split into
-  sentences by spaCy; a sentence with fewer than ``min_words`` words that are not
-  punctuation is skipped (headings such as "I.").
-- ``.jsonl``: one JSON object per line with a string field ``"text"``; each record is one
-  unit of search (one "sentence"), annotated as one spaCy document, never split.
+Input (read by :mod:`exbert.corpus.inputs`, re-exported here: ``input_format``,
+``read_units``, ``Unit``): a ``.txt`` paragraph is one spaCy document, split into sentences
+by spaCy; a sentence with fewer than ``min_words`` words that are not punctuation is skipped
+(headings such as "I."). A ``.jsonl`` or Parquet record is one unit of search (one
+"sentence"), annotated as one spaCy document, never split.
 
 A *cursor* ``(unit, sentence)`` names a sentence: the index of its paragraph/record and its
 index among the kept sentences of that unit. A resumed build restarts at a cursor.
@@ -16,30 +13,21 @@ index among the kept sentences of that unit. A resumed build restarts at a curso
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exbert.errors import CorpusBuildError, CorpusError
+from exbert.corpus.inputs import Unit, input_format, read_units, text_units
+from exbert.errors import CorpusError
 
 if TYPE_CHECKING:
     import numpy as np
 
-_BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
-MAX_UNIT_CHARS = 200_000
+__all__ = ["Sentence", "Unit", "align", "annotate", "input_format", "load_pipeline",
+           "read_units"]
+
+_txt_units = text_units  # the units of a .txt held in a string (tests compare with spaCy)
 MAX_SENTENCE_CHARS = 60_000  # offsets inside a sentence are stored as uint16
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A paragraph (.txt) or record (.jsonl) and whether spaCy should split it."""
-
-    index: int
-    text: str
-    split: bool
 
 
 @dataclass
@@ -68,93 +56,6 @@ class Sentence:
     @property
     def n_words(self) -> int:
         return len(self.starts)
-
-
-def input_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".txt", ".text", ".md"):
-        return "txt"
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    raise CorpusError(
-        f"{path}: unknown input format {suffix or '(no suffix)'}; give a .txt file "
-        "(paragraphs separated by blank lines) or a .jsonl file with a \"text\" field per line",
-        path=str(path),
-    )
-
-
-def read_units(path: Path, start: int = 0) -> Iterator[Unit]:
-    """The units of ``path`` from unit index ``start`` on."""
-    fmt = input_format(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusBuildError(
-            f"{path}: not UTF-8 text (byte {exc.start}); convert it to UTF-8 first",
-            path=str(path),
-        ) from exc
-    except OSError as exc:
-        raise CorpusBuildError(f"{path}: cannot read: {exc.strerror}", path=str(path)) from exc
-    if fmt == "txt":
-        yield from _txt_units(raw, start)
-    else:
-        yield from _jsonl_units(raw, path, start)
-
-
-def _txt_units(raw: str, start: int) -> Iterator[Unit]:
-    index = 0
-    for block in _BLANK_LINE.split(raw.replace("\r\n", "\n")):
-        for piece in _cut(" ".join(block.split())):
-            if not piece:
-                continue
-            if index >= start:
-                yield Unit(index, piece, True)
-            index += 1
-
-
-def _cut(text: str) -> list[str]:
-    """Very long paragraphs (no blank lines in a file) in pieces spaCy handles well."""
-    if len(text) <= MAX_UNIT_CHARS:
-        return [text]
-    out, begin = [], 0
-    while begin < len(text):
-        end = min(len(text), begin + MAX_UNIT_CHARS)
-        if end < len(text):
-            cut = text.rfind(". ", begin, end)
-            end = cut + 1 if cut > begin else end
-        out.append(text[begin:end].strip())
-        begin = end
-    return out
-
-
-def _jsonl_units(raw: str, path: Path, start: int) -> Iterator[Unit]:
-    index = 0
-    for lineno, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise CorpusBuildError(
-                f"{path}:{lineno}: not a JSON object ({exc}); each line must look like "
-                '{"text": "..."}',
-                path=str(path),
-                line=lineno,
-            ) from exc
-        text = record.get("text") if isinstance(record, dict) else None
-        if not isinstance(text, str):
-            raise CorpusBuildError(
-                f'{path}:{lineno}: no string field "text"; each line must look like '
-                '{"text": "..."}',
-                path=str(path),
-                line=lineno,
-            )
-        text = " ".join(text.split())
-        if not text:
-            continue
-        if index >= start:
-            yield Unit(index, text, False)
-        index += 1
 
 
 def load_pipeline(name: str) -> Any:

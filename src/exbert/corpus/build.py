@@ -11,7 +11,8 @@ Flow (two processes on two cores by default)::
                       attention argmaxes; token -> word alignment   (pipeline.py, reduce.py)
     storage thread    shard complete -> written to OUT.partial/shards/NNNNNN (shards.py)
     at the end        shards -> final files (finalize.py, merge.py, faiss_files.py,
-                      head_counts.py) -> manifest (describe.py) -> published (publish.py)
+                      head_counts.py), the document table of a .jsonl / Parquet input
+                      (documents.py) -> manifest (describe.py) -> published (publish.py)
 
 Durability:
 
@@ -48,12 +49,14 @@ from exbert.corpus.config import (
     BuildOptions,
 )
 from exbert.corpus.describe import manifest_document
-from exbert.corpus.finalize import finalize
+from exbert.corpus.documents import Documents, write_documents
+from exbert.corpus.finalize import DataFiles, finalize
+from exbert.corpus.inputs import ReadOptions, read_records
 from exbert.corpus.layers import resolve_layers
-from exbert.corpus.layout import make_plan
+from exbert.corpus.layout import SENTENCES_FILE, make_plan
 from exbert.corpus.manifest import CorpusManifest, ModelIdentity
 from exbert.corpus.pipeline import TorchThreads, run
-from exbert.corpus.progress import BuildStats
+from exbert.corpus.progress import BuildStats, ProgressCallback
 from exbert.corpus.publish import publish
 from exbert.corpus.sources import SentenceSource
 from exbert.corpus.workdir import WorkDir
@@ -73,7 +76,7 @@ def build(
     spacy_pipeline: str = DEFAULT_SPACY,
     layers: str | Sequence[int] | None = None,
     batch_tokens: int = DEFAULT_BATCH_TOKENS,
-    progress: bool = True,
+    progress: bool | ProgressCallback = True,
     max_sentences: int | None = None,
     min_words: int = 2,
     shard_sentences: int = DEFAULT_SHARD_SENTENCES,
@@ -81,6 +84,8 @@ def build(
     threads: int | None = None,
     name: str | None = None,
     annotation_cache: bool = True,
+    text_field: str = "text",
+    strict: bool = False,
 ) -> CorpusManifest:
     """Build (or resume building) the corpus of ``input_path`` for ``model`` into ``out_dir``.
 
@@ -90,7 +95,11 @@ def build(
     IVF index per stored layer (for large corpora). ``threads``: torch threads for the
     forward pass (default: all cores, one fewer while spaCy is annotating).
     ``annotation_cache``: reuse (and extend) the spaCy annotations of this input kept in
-    ``cache_root()/annotations`` (see :class:`SentenceSource`). The options are kept in a
+    ``cache_root()/annotations`` (see :class:`SentenceSource`). ``text_field``: the field
+    (.jsonl) or column (Parquet) holding the text; the other fields are kept as document
+    metadata (:mod:`exbert.corpus.documents`). Bad records are skipped and counted in the
+    manifest (``input.skipped``); ``strict`` stops at the first one instead. ``progress``: a
+    bar on stderr, or a callback ``(tokens, total)``. The options are kept in a
     :class:`BuildOptions`.
     Returns the manifest of the published corpus.
     """
@@ -98,7 +107,7 @@ def build(
         spacy_pipeline=spacy_pipeline, layers=layers, batch_tokens=batch_tokens,
         shard_sentences=shard_sentences, max_sentences=max_sentences, min_words=min_words,
         approximate=approximate, threads=threads, name=name, progress=progress,
-        annotation_cache=annotation_cache,
+        annotation_cache=annotation_cache, text_field=text_field, strict=strict,
     )
     return build_corpus(input_path, model, out_dir, options)
 
@@ -148,9 +157,17 @@ def _build_locked(model: Model, source: Path, fmt: str, work: WorkDir, stored: l
     """The build proper, under the lock of the work folder: spaCy's source of sentences
     around :func:`_build_from`."""
     input_sha = _input_sha256(source)
+    reading = ReadOptions(text_field=options.text_field, strict=options.strict)
+    if fmt != "txt":  # no pyarrow, no text column, a bad record with strict: said before spaCy
+        records = read_records(source, reading, meta=False)
+        if options.strict:
+            for _ in records:
+                pass
+        else:
+            next(records, None)
     cache_dir = _annotation_dir() if options.annotation_cache else None
     sentences = SentenceSource(options.spacy_pipeline, source, input_sha, fmt,
-                               options.min_words, cache_dir)
+                               options.min_words, cache_dir, reading)
     try:
         config = BuildConfig(
             input_path=str(source),
@@ -164,6 +181,7 @@ def _build_locked(model: Model, source: Path, fmt: str, work: WorkDir, stored: l
             min_words=options.min_words,
             shard_sentences=options.shard_sentences,
             batch_tokens=options.batch_tokens,
+            text_field=options.text_field,
         )
         result = _build_from(model, sentences, config, work, options, started)
         sentences.commit()
@@ -186,13 +204,31 @@ def _build_from(model: Model, sentences: SentenceSource, config: BuildConfig, wo
         threads.close()
     t_final = time.perf_counter()
     data = finalize(model, plan, work, metas, options.approximate)
+    docs = _documents(data, config)
     manifest = manifest_document(model, config, plan, sentences.meta, data,
                                  name=options.name or work.out.name, out=work.out)
+    if docs.fields:
+        manifest["documents"] = docs.section()
+    manifest["input"]["skipped"] = docs.skipped.to_dict()
+    if config.text_field != "text":
+        manifest["input"]["text_field"] = config.text_field
     stats.finalize_seconds = time.perf_counter() - t_final
     stats.startup_seconds = startup
     stats.seconds = time.perf_counter() - started
     manifest["build"] = _build_section(stats, threads, sentences, config)
     return publish(work.out, data.folder, manifest)
+
+
+def _documents(data: DataFiles, config: BuildConfig) -> Documents:
+    """The document table of a .jsonl / Parquet input (and its skipped bad records)."""
+    import numpy as np
+
+    if config.input_format == "txt":
+        return Documents()
+    units = np.load(data.folder / SENTENCES_FILE, mmap_mode="r")["unit"]
+    return write_documents(data.folder, data.files, Path(config.input_path),
+                           ReadOptions(text_field=config.text_field), np.asarray(units),
+                           to_end=config.max_sentences is None)
 
 
 def _build_section(stats: BuildStats, threads: TorchThreads, sentences: SentenceSource,

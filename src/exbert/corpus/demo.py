@@ -5,13 +5,16 @@ package), built once per model into the user cache and reused.
 (``make demo``, ``exbert prepare``). The folder's name is keyed by the model name, the text's
 hash, the demo settings and the corpus schema, so a change of any of them builds a new one.
 
-Defaults, chosen so that both default demo corpora build in a few minutes and stay small
-together on a 2-core machine (measurements: the reports in benchmarks/results/):
+Defaults: the demo corpus of every default model (``DEMO_SENTENCES``) stores **every** layer,
+so that corpus search works at any layer the view shows, with sentence counts chosen so that
+both default demo corpora together build within 3 minutes and take under 1 GB on a 2-core
+machine (measured from an empty cache, ``exbert prepare``, with the machine otherwise busy):
 
-- ``minilm-l6`` (6 layers): every layer, the first ``DEMO_SENTENCES["minilm-l6"]`` sentences;
-- ``smollm2-135m`` (30 layers, much slower per token): layers 0, 3, ..., 30 (every third and
-  the last, the default for deep models), fewer sentences;
-- any other model: the default layers and ``DEFAULT_SENTENCES`` sentences.
+- ``minilm-l6`` (6 layers, 384 wide): every layer, the first 2500 sentences;
+- ``smollm2-135m`` (30 layers, 576 wide, much slower per token): every layer, the first 800
+  sentences (each stored token costs ~1.1 kB per layer: 31 x 1.1 kB a token);
+- any other model: the default layers (:func:`exbert.corpus.layers.default_layers`) and
+  ``DEFAULT_SENTENCES`` sentences.
 """
 
 from __future__ import annotations
@@ -35,14 +38,17 @@ TEXT_FILE = "big.txt"
 HOLMES_START = "ADVENTURE  I.  A SCANDAL IN BOHEMIA"
 HOLMES_END = "*** END OF THE PROJECT GUTENBERG EBOOK, THE ADVENTURES OF SHERLOCK HOLMES ***"
 DEMO_VERSION = 2  # 2: tokenizer hash without runtime padding settings
-DEMO_SENTENCES = {"minilm-l6": 2500, "smollm2-135m": 700}
+DEMO_SENTENCES = {"minilm-l6": 2500, "smollm2-135m": 800}
 DEFAULT_SENTENCES = 500
+ALL_LAYERS = "all"
 WAIT_FOR_OTHER_BUILD_S = 600.0
 
 
 def demo_settings(model_name: str) -> dict[str, Any]:
-    """The build arguments of a model's demo corpus."""
-    return {"max_sentences": DEMO_SENTENCES.get(model_name, DEFAULT_SENTENCES), "layers": None}
+    """The build arguments of a model's demo corpus: every layer for the default models (those
+    in ``DEMO_SENTENCES``), the default layers for any other."""
+    layers = ALL_LAYERS if model_name in DEMO_SENTENCES else None
+    return {"max_sentences": DEMO_SENTENCES.get(model_name, DEFAULT_SENTENCES), "layers": layers}
 
 
 def _cache() -> Path:

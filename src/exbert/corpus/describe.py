@@ -71,7 +71,7 @@ def manifest_document(model: Model, config: BuildConfig, plan: Plan,
         "libraries": _libraries(),
         "rebuild_command": rebuild_command(
             config.input_path, info.name, out, config.spacy_pipeline, plan.layers, info.layers,
-            config.max_sentences,
+            config.max_sentences, config.text_field,
         ),
         "files": {k: v.to_dict() for k, v in sorted(data.files.items())},
     }

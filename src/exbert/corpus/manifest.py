@@ -20,11 +20,11 @@ On-disk layout of a corpus folder ``OUT``::
         ivf_<kind>_L<l>.faiss    optional approximate index (IVF-PQ over the same vectors)
     OUT.partial/                 a build in progress (checkpoints); never read by readers
 
-Layer convention (the one used everywhere in exbert): *embedding layer* ``l`` in 0..L is
-``Analysis.hidden_states[l]`` (0 = the embedding output, l = the output of block l);
-*context/attention layer* ``l`` in 1..L is block l's attention, ``Analysis.contexts[l-1]``
-and ``Analysis.attentions[l-1]``. A stored layer ``l >= 1`` keeps all three, layer 0 only the
-embedding.
+Storage numbering (files and manifest only; users see exbert's one layer numbering, see
+:mod:`exbert.view`, converted by ``layer_to_hidden``/``hidden_to_layer``): a stored index ``l``
+in 0..L is ``Analysis.hidden_states[l]`` (0 = the embeddings, ``l`` = the output of layer
+``l - 1``); for ``l >= 1`` also that layer's contexts and attention (``Analysis.contexts[l-1]``,
+``Analysis.attentions[l-1]``). Index 0 keeps only the embedding vectors.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exbert.corpus.layers import format_layers
 from exbert.errors import CorpusCorrupt, CorpusError, CorpusMismatch
 
 if TYPE_CHECKING:
@@ -156,12 +157,14 @@ def tokenizer_hash(model: Model) -> str:
 
 def rebuild_command(
     input_path: str, model: str, out: str | Path, spacy: str, layers: Sequence[int] | None,
-    n_layers: int | None = None, max_sentences: int | None = None,
+    n_layers: int | None = None, max_sentences: int | None = None, text_field: str = "text",
 ) -> str:
     parts = ["exbert", "corpus", "build", input_path, "--model", model, "--out", str(out),
              "--spacy", spacy]
+    if text_field != "text":
+        parts += ["--text-field", text_field]
     if layers is not None and (n_layers is None or list(layers) != list(range(n_layers + 1))):
-        parts += ["--layers", ",".join(str(v) for v in layers)]
+        parts += ["--layers", format_layers(layers)]
     if max_sentences is not None:
         parts += ["--max-sentences", str(max_sentences)]
     return shlex.join(parts)
@@ -275,6 +278,7 @@ def check_model(manifest: CorpusManifest, model: Model, corpus_dir: Path) -> Non
             manifest.spacy_pipeline,
             None,
             max_sentences=manifest.raw.get("input", {}).get("max_sentences"),
+            text_field=str(manifest.raw.get("input", {}).get("text_field", "text")),
         )
         raise CorpusMismatch(
             f"{corpus_dir}: this corpus was built for {manifest.model.name!r}, not for "

@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exbert.analysis.run import encode_texts, forward_batch
-from exbert.corpus.progress import BuildStats, Progress
+from exbert.corpus.inputs import ReadOptions, sample
+from exbert.corpus.progress import (
+    BuildStats,
+    Estimate,
+    Progress,
+    ProgressCallback,
+    estimate_tokens,
+    special_count,
+    tokenizer_counter,
+)
 from exbert.corpus.reduce import reduce_batch
 from exbert.corpus.shards import Shard, ShardWriter, completed_shards, mark_last
 from exbert.errors import CorpusBuildError, ExbertError
@@ -139,16 +148,26 @@ class _Passes:
                                               out))
             del out
             self.stats.forward_seconds += time.perf_counter() - t0
-            self.bar.advance(sum(lengths[i] for i in batch_ids), len(batch_ids),
-                             sum(len(sentences[i].text) + 1 for i in batch_ids))
+            self.bar.advance(sum(lengths[i] for i in batch_ids))
         return sum(lengths)
 
 
+def estimate(model: Model, config: BuildConfig) -> int:
+    """The tokens the build of ``config`` will store, estimated once from a sample of its
+    input (see :mod:`exbert.corpus.progress`)."""
+    tok = model.tokenizer
+    s = sample(Path(config.input_path), ReadOptions(text_field=config.text_field))
+    e = Estimate(s.texts, s.share, s.split, special_count(tok), config.min_words,
+                 config.max_sentences)
+    return estimate_tokens(e, tokenizer_counter(tok))
+
+
 def run(model: Model, plan: Plan, config: BuildConfig, source: SentenceSource,
-        shards_dir: Path, progress: bool, threads: TorchThreads
+        shards_dir: Path, progress: bool | ProgressCallback, threads: TorchThreads
         ) -> tuple[BuildStats, list[dict[str, Any]]]:
     """Resume or run the sharded forward passes into ``shards_dir``; returns the build's
-    counts so far and all shard metadata (in shard order)."""
+    counts so far and all shard metadata (in shard order). ``progress``: a bar on stderr, or
+    a callback ``(tokens, total)``."""
     shards_dir.mkdir(exist_ok=True)
     metas = completed_shards(shards_dir)
     stats = BuildStats(resumed_shards=len(metas))
@@ -162,7 +181,9 @@ def run(model: Model, plan: Plan, config: BuildConfig, source: SentenceSource,
                  len(metas), stats.tokens)
     cursor = tuple(metas[-1]["next_cursor"]) if metas else (0, 0)
     input_path = Path(config.input_path)
-    bar = Progress(progress, model.info.name, input_path.stat().st_size, limit, stats.tokens)
+    total = estimate(model, config) if progress else 1  # nobody watches: no estimate
+    bar = Progress(progress is True, model.info.name, total, stats.tokens,
+                   progress if callable(progress) else None)
     passes = _Passes(model, plan, config, source, threads, stats, bar)
     source.run((int(cursor[0]), int(cursor[1])), None if limit is None else limit - stats.sentences)
     writer = ShardWriter(shards_dir, plan, metas)
@@ -197,8 +218,9 @@ def run(model: Model, plan: Plan, config: BuildConfig, source: SentenceSource,
         bar.close()
     if not metas:
         raise CorpusBuildError(
-            f"{input_path}: no sentences to index (empty input, or every sentence shorter "
-            f"than {config.min_words} words or longer than {model.info.max_tokens} tokens)",
+            f"{input_path}: no sentences to index (empty input, every record without a "
+            f"string {config.text_field!r} field, or every sentence shorter than "
+            f"{config.min_words} words or longer than {model.info.max_tokens} tokens)",
             path=str(input_path),
         )
     return stats, metas

@@ -17,6 +17,7 @@ from typing import Any
 
 from exbert.corpus import annotate as ann
 from exbert.corpus import storage
+from exbert.corpus.inputs import OPTIONS_ENV, ReadOptions
 from exbert.errors import CorpusBuildError, CorpusError
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,11 @@ class SpacyProcess:
     queue is full) and the forward pass can take every core.
     """
 
-    def __init__(self, pipeline: str) -> None:
+    def __init__(self, pipeline: str, read_options: ReadOptions | None = None) -> None:
         import subprocess
 
         env = dict(os.environ)
+        env[OPTIONS_ENV] = (read_options or ReadOptions()).to_env()  # the text field, strict
         env.setdefault("OMP_NUM_THREADS", "1")
         env.setdefault("OPENBLAS_NUM_THREADS", "1")
         env.setdefault("MKL_NUM_THREADS", "1")
@@ -164,8 +166,10 @@ class SentenceSource:
     """
 
     def __init__(self, pipeline: str, input_path: Path, input_sha256: str, fmt: str,
-                 min_words: int, cache_dir: Path | None) -> None:
+                 min_words: int, cache_dir: Path | None,
+                 read_options: ReadOptions | None = None) -> None:
         self.pipeline = pipeline
+        self.read_options = read_options or ReadOptions()
         self.input_path = input_path
         self.min_words = min_words
         self._child: SpacyProcess | None = None
@@ -182,7 +186,10 @@ class SentenceSource:
         version = _installed_version(pipeline)
         key = json.dumps({"input": input_sha256, "pipeline": pipeline, "version": version,
                           "spacy": _installed_version("spacy"), "min_words": min_words,
-                          "format": fmt, "annotate": ANNOTATE_VERSION}, sort_keys=True)
+                          "format": fmt, "annotate": ANNOTATE_VERSION,
+                          **({"text_field": self.read_options.text_field}
+                             if self.read_options.text_field != "text" else {})},
+                         sort_keys=True)
         self._key = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
         if version is None:  # not an installed package: its version, hence the key, is unknown
             self._cache_dir = None
@@ -191,7 +198,7 @@ class SentenceSource:
         if self._cache_meta is not None:
             self.meta: dict[str, Any] = dict(self._cache_meta["meta"])
         else:
-            self._child = SpacyProcess(pipeline)
+            self._child = SpacyProcess(pipeline, self.read_options)
             self.meta = self._child.meta
 
     # cache files
@@ -231,7 +238,7 @@ class SentenceSource:
 
     def _spacy_from(self, cursor: tuple[int, int]) -> None:
         if self._child is None:
-            self._child = SpacyProcess(self.pipeline)
+            self._child = SpacyProcess(self.pipeline, self.read_options)
         wanted = None if self._wanted is None else max(0, self._wanted - self.cached_sentences)
         self._child.run(self.input_path, cursor, self.min_words, wanted)
 

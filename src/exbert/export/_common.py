@@ -41,6 +41,8 @@ class Request:
     weights: Sequence[float] | str | None = None
     hide_special: bool = True
     threshold: float = DEFAULT_THRESHOLD
+    color_by_head: bool = False
+    hide_first: bool = False
 
 
 def is_analysis(obj: object) -> bool:
@@ -95,11 +97,13 @@ def prepare(model_or_name: Any, text: str | None, request: Request) -> tuple[Ana
         n_layers, n_heads, layer=request.layer, heads=request.heads, weights=request.weights,
         hide_special=request.hide_special, threshold=request.threshold,
     )
+    spec.color_by_head = bool(request.color_by_head)
+    spec.hide_first = bool(request.hide_first)
     return analysis, spec
 
 
 def frame_bytes(analysis: Analysis, layers: Sequence[int] | None = None) -> bytes:
-    """The EXB1 frame of ``analysis`` (all view layers, or ``layers``)."""
+    """The EXB1 frame of ``analysis`` (all layers, or ``layers``)."""
     from exbert.analysis.frame import encode_frame
 
     return bytes(encode_frame(analysis, layers))

@@ -92,6 +92,8 @@ def export_html(
     weights: Sequence[float] | str | None = None,
     hide_special: bool = True,
     threshold: float = DEFAULT_THRESHOLD,
+    color_by_head: bool = False,
+    hide_first: bool = False,
     layers: Sequence[int] | None = None,
     top_k: int = DEFAULT_TOP_K,
     title: str | None = None,
@@ -102,13 +104,14 @@ def export_html(
     to ``out`` when given.
 
     ``model_or_name``: an ``exbert.Model``, a name/path for ``exbert.load`` or an
-    ``exbert.Analysis``. ``layer`` (view layer, 0-based, negative from the end), ``heads``
+    ``exbert.Analysis``. ``layer`` (transformer layer, 0-based, negative from the end), ``heads``
     (list or ``"0,3"``; ``None`` = all) and ``weights`` set the initial view. ``layers`` limits
-    the view layers stored in the file (default all: the file grows as layers x heads x T^2 x 2
+    the layers stored in the file (default all: the file grows as layers x heads x T^2 x 2
     bytes).
     """
     request = Request(text_b=text_b, mask=mask, top_k=top_k, layer=layer, heads=heads,
-                      weights=weights, hide_special=hide_special, threshold=threshold)
+                      weights=weights, hide_special=hide_special, threshold=threshold,
+                      color_by_head=color_by_head, hide_first=hide_first)
     analysis, spec = prepare(model_or_name, text, request)
     stored = None
     if layers is not None:

@@ -153,6 +153,8 @@ def export_svg(
     weights: Sequence[float] | str | None = None,
     hide_special: bool = True,
     threshold: float = DEFAULT_THRESHOLD,
+    color_by_head: bool = False,
+    hide_first: bool = False,
     top_k: int = DEFAULT_TOP_K,
     background: str = "white",
     legend: bool = True,
@@ -163,7 +165,8 @@ def export_svg(
     model, layer and heads, and a legend. ``background``: ``"white"``, ``"transparent"`` or a
     CSS colour. Written to ``out`` when given. Needs Chromium (see :func:`find_chromium`)."""
     request = Request(text_b=text_b, mask=mask, top_k=top_k, layer=layer, heads=heads,
-                      weights=weights, hide_special=hide_special, threshold=threshold)
+                      weights=weights, hide_special=hide_special, threshold=threshold,
+                      color_by_head=color_by_head, hide_first=hide_first)
     doc = _figure_page(model_or_name, text, request, background=background, legend=legend)
     svg = str(run_in_page(doc, "o => window.exbert.exportSvg(o)", {}))
     if out is not None:
@@ -182,6 +185,8 @@ def export_png(
     weights: Sequence[float] | str | None = None,
     hide_special: bool = True,
     threshold: float = DEFAULT_THRESHOLD,
+    color_by_head: bool = False,
+    hide_first: bool = False,
     top_k: int = DEFAULT_TOP_K,
     background: str = "white",
     legend: bool = True,
@@ -193,7 +198,8 @@ def export_png(
     if not (0 < scale <= 8):
         raise InvalidRequest(f"scale must be in (0, 8], not {scale!r}")
     request = Request(text_b=text_b, mask=mask, top_k=top_k, layer=layer, heads=heads,
-                      weights=weights, hide_special=hide_special, threshold=threshold)
+                      weights=weights, hide_special=hide_special, threshold=threshold,
+                      color_by_head=color_by_head, hide_first=hide_first)
     doc = _figure_page(model_or_name, text, request, background=background, legend=legend)
     url = str(run_in_page(doc, "o => window.exbert.exportPng(o)", {"scale": scale}))
     prefix = "data:image/png;base64,"

@@ -12,6 +12,7 @@ GGUF files are dequantised once and stored as safetensors in the user's cache
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from exbert.errors import ExbertError, ModelLoadError, UnknownModel, UnsafeModel
 from exbert.info import DEFAULT_MAX_TOKENS, Kind, ModelInfo
+from exbert.models.hub import hub_options, local_alternatives
+from exbert.models.info_cache import recall_info, remember_info
 from exbert.models.model import Model
 from exbert.models.registry import SHIPPED
 
@@ -108,15 +111,35 @@ def load(
     where = source.location
     if source.form == "gguf":
         where = str(_gguf_as_safetensors(Path(source.location), cache))
+    hub: dict[str, Any] = {"revision": revision}
+    if source.form == "hub":  # fail fast offline, not after the hub client's retries
+        hub.update(hub_options(source.location, revision))
     _configure_quiet_logging()
-    config = _load_config(where, revision)
+    config = _load_config(where, hub)
     detected = kind or detect_kind(config)
-    module, has_head = _load_module(where, config, detected, revision)
-    tokenizer = _load_tokenizer(where, revision)
+    module, has_head = _load_module(where, config, detected, hub)
+    tokenizer = _load_tokenizer(where, hub)
     info = describe(
         source, config, tokenizer, kind=detected, has_lm_head=has_head, max_tokens=max_tokens
     )
+    remember_info(source.form, source.location, info, kind=kind, cache_dir=cache)
     return Model(info=info, module=module, tokenizer=tokenizer)
+
+
+def known_info(
+    name_or_path: str | os.PathLike[str],
+    *,
+    kind: Kind | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    cache_dir: Path | None = None,
+) -> ModelInfo | None:
+    """The :class:`ModelInfo` that :func:`load` would give, when this local model (same
+    files) was loaded before, without importing torch or transformers; else None."""
+    cache = cache_dir or cache_root()
+    source = resolve(name_or_path, cache_dir=cache)
+    info = recall_info(source.form, source.location, kind=kind, max_tokens=max_tokens,
+                       cache_dir=cache)
+    return dataclasses.replace(info, name=source.name) if info is not None else None
 
 
 def detect_kind(config: Any) -> Kind:
@@ -200,6 +223,12 @@ def _from_pretrained(loader: Any, where: str, **kwargs: Any) -> Any:
     except Exception as exc:
         text = str(exc)
         first = next((line for line in text.splitlines() if line.strip()), type(exc).__name__)
+        if _NOT_ON_HUB.search(text):
+            raise UnknownModel(
+                f"{where!r} is not a shipped model, a local folder, a .gguf file or a model on "
+                f"the Hugging Face hub; {local_alternatives()}",
+                model=where,
+            ) from exc
         if _NO_SAFETENSORS.search(text):
             raise UnsafeModel(
                 f"{where}: no safetensors weights found; exbert never loads pickled weights "
@@ -209,13 +238,15 @@ def _from_pretrained(loader: Any, where: str, **kwargs: Any) -> Any:
         raise ModelLoadError(f"{where}: cannot load: {first}", model=where) from exc
 
 
+# transformers' wording for a hub id that does not exist (or is private).
+_NOT_ON_HUB = re.compile(r"is not a valid model identifier|Repository Not Found", re.IGNORECASE)
 # transformers' wordings for "use_safetensors=True but the checkpoint has none".
 _NO_SAFETENSORS = re.compile(
     r"cannot be loaded with `safetensors`|no file named \S*\.safetensors", re.IGNORECASE
 )
 
 
-def _load_config(where: str, revision: str | None) -> Any:
+def _load_config(where: str, hub: dict[str, Any]) -> Any:
     from transformers import AutoConfig
 
     raw = Path(where) / "config.json"
@@ -225,7 +256,7 @@ def _load_config(where: str, revision: str | None) -> Any:
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{raw}: unreadable config.json: {exc}") from exc
         _refuse_remote_code(data, where)
-    config = _from_pretrained(AutoConfig, where, revision=revision)
+    config = _from_pretrained(AutoConfig, where, **hub)
     _refuse_remote_code(config.to_dict(), where)
     return config
 
@@ -240,7 +271,7 @@ def _refuse_remote_code(config: dict[str, Any], where: str) -> None:
 
 
 def _load_module(
-    where: str, config: Any, kind: Kind, revision: str | None
+    where: str, config: Any, kind: Kind, hub: dict[str, Any]
 ) -> tuple[PreTrainedModel, bool]:
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
@@ -257,11 +288,11 @@ def _load_module(
         loader,
         where,
         config=config,
-        revision=revision,
         use_safetensors=True,
         dtype=torch.float32,
         attn_implementation="eager",
         output_loading_info=True,
+        **hub,
     )
     missing = [k for k in loading_info.get("missing_keys", []) if _is_head_key(k)]
     has_head = not missing
@@ -276,10 +307,10 @@ def _is_head_key(key: str) -> bool:
     return key.startswith(_HEAD_PREFIXES) or ".decoder." in key or "lm_head" in key
 
 
-def _load_tokenizer(where: str, revision: str | None) -> PreTrainedTokenizerBase:
+def _load_tokenizer(where: str, hub: dict[str, Any]) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
-    tok = _from_pretrained(AutoTokenizer, where, revision=revision)
+    tok = _from_pretrained(AutoTokenizer, where, **hub)
     if not getattr(tok, "is_fast", False):
         raise ModelLoadError(
             f"{where}: exbert needs a fast tokenizer (character offsets); this one is slow",

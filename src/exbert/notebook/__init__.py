@@ -3,7 +3,8 @@ widget that renders the browser app's attention view from JavaScript shipped ins
 package (``static/widget/widget.js``): no CDN, no running server, works offline.
 
 The widget's state (``layer``, ``heads``, ``weights``, ``hide_special``, ``threshold``,
-``mask``, ``text``, ``text_b``) is made of traits: read them, set them, observe them.
+``color_by_head``, ``hide_first``, ``mask``, ``text``, ``text_b``) is made of traits: read
+them, set them, observe them.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def show(
     kernel) or an ``exbert.Analysis``. ``layer`` (0-based; negative from the end) and ``heads``
     (list; ``None`` = all) set the initial view; ``corpus`` a corpus to search (see
     ``ExbertWidget.search``). Other keywords: ``mask``, ``weights``, ``hide_special``,
-    ``threshold``, ``top_k``.
+    ``threshold``, ``top_k``, ``color_by_head`` (each head's lines in its own colour),
+    ``hide_first`` (leave out the first token's lines: the attention sink of models without BOS).
     """
     from exbert.notebook.widget import ExbertWidget
 

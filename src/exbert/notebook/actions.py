@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 class ViewActions:
     """Exports and corpus search of the view state (``layer``, ``heads``, ``weights``,
-    ``hide_special``, ``threshold``) that the widget holds as traits."""
+    ``hide_special``, ``threshold``, ``color_by_head``, ``hide_first``) that the widget holds
+    as traits."""
 
     analysis: Analysis | None
     layer: int
@@ -24,6 +25,8 @@ class ViewActions:
     weights: list[float] | None
     hide_special: bool
     threshold: float
+    color_by_head: bool
+    hide_first: bool
 
     # --- exports of the current view ---------------------------------------------------------
 
@@ -34,6 +37,8 @@ class ViewActions:
             "weights": self.weights,
             "hide_special": self.hide_special,
             "threshold": self.threshold,
+            "color_by_head": self.color_by_head,
+            "hide_first": self.hide_first,
         }
 
     def _require_analysis(self) -> Analysis:
@@ -69,14 +74,15 @@ class ViewActions:
         self,
         token: int,
         *,
-        layer: int | None = None,
+        layer: int | str | None = None,
         by: str = "embedding",
         heads: Sequence[int] | None = None,
         k: int = DEFAULT_K_SHOWN,
         filters: Any = None,
     ) -> Any:
-        """The corpus tokens nearest to token ``token`` of this analysis at view ``layer``
-        (default the shown one): ``by="embedding"`` (the layer's output) or ``"context"``
+        """The corpus tokens nearest to token ``token`` of this analysis at ``layer`` (0-based
+        transformer layer as in the view, default the shown one; ``"embeddings"``: the
+        embedding output): ``by="embedding"`` (the layer's output) or ``"context"``
         (per-head contexts of ``heads``, default all). Returns exbert.search's SearchResult
         and shows it under the view (``search_result``)."""
         from exbert.notebook.corpus import search

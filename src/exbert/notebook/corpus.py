@@ -1,9 +1,10 @@
 """Corpus search from the notebook widget: the corpus tokens whose contextual representation is
 nearest to a token of the widget's analysis (exBERT's search), through :mod:`exbert.search`.
 
-Layers: the widget's ``layer`` is a view layer (0-based), as in the browser app; the search
-runs at the block it shows, :func:`exbert.view.view_layer_to_block` (``by="embedding"``: that
-block's output; ``by="context"``: its per-head contexts)."""
+Layers: one numbering everywhere (:mod:`exbert.view`): the widget's ``layer`` is transformer
+layer ``i`` (0-based), as in the browser app and transformers; the search runs at that same
+layer (``by="embedding"``: its output; ``by="context"``: its per-head contexts), or at the
+embedding output with ``layer="embeddings"``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from exbert.errors import ExbertError, InvalidRequest
-from exbert.view import DEFAULT_K_SHOWN, check_layer, view_layer_to_block
+from exbert.view import DEFAULT_K_SHOWN, EMBEDDINGS, Layer, check_layer, parse_layer
 
 if TYPE_CHECKING:
     from exbert.models import Model
@@ -43,13 +44,14 @@ def search(
     widget: Any,
     token: int,
     *,
-    layer: int,
+    layer: int | str,
     by: str = "embedding",
     heads: Sequence[int] | None = None,
     k: int = DEFAULT_K_SHOWN,
     filters: Any = None,
 ) -> Any:
-    """Search the widget's corpus with token ``token`` of its analysis at view layer ``layer``;
+    """Search the widget's corpus with token ``token`` of its analysis at ``layer`` (0-based
+    transformer layer, negative from the end, or ``"embeddings"``);
     the result is also set as the widget's ``search_result`` (shown under the view). Its max
     attention counts special tokens when the widget shows them (``hide_special`` off)."""
     if widget.corpus is None:
@@ -58,13 +60,13 @@ def search(
         raise ExbertError("the widget has no model or analysis to search with")
     from exbert.search import search as run
 
-    view_layer = check_layer(layer, widget.n_layers)
-    block = view_layer_to_block(view_layer)
-    result = run(widget.model, widget.corpus, widget.analysis, int(token), block,
+    parsed = parse_layer(layer)
+    resolved: Layer = EMBEDDINGS if parsed == EMBEDDINGS else check_layer(parsed, widget.n_layers)
+    result = run(widget.model, widget.corpus, widget.analysis, int(token), resolved,
                  by=by, heads=heads, k=k, filters=filters,  # type: ignore[arg-type]
                  special_attention=not widget.hide_special)
     data = result.to_dict()
     data["query"] = {"token": int(token), "text": widget.analysis.tokens[int(token)].text,
-                     "view_layer": view_layer}
+                     "layer": resolved}
     widget.search_result = data
     return result

@@ -82,6 +82,8 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
     )
     hide_special = traitlets.Bool(True).tag(sync=True)
     threshold = traitlets.Float(DEFAULT_THRESHOLD).tag(sync=True)
+    color_by_head = traitlets.Bool(False).tag(sync=True)
+    hide_first = traitlets.Bool(False).tag(sync=True)
     mask = traitlets.List(traitlets.Int()).tag(sync=True)
     text = traitlets.Unicode("").tag(sync=True)
     text_b = traitlets.Unicode(None, allow_none=True).tag(sync=True)
@@ -126,6 +128,8 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
         threshold: float = DEFAULT_THRESHOLD,
         top_k: int = DEFAULT_TOP_K,
         corpus: Any = None,
+        color_by_head: bool = False,
+        hide_first: bool = False,
     ) -> ExbertWidget:
         """Analyse ``text`` with the model (or take the given Analysis) and build the widget."""
         model = None if is_analysis(model_or_name) else get_model(model_or_name)
@@ -157,6 +161,8 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
             w.weights = spec.weights  # type: ignore[assignment]
             w.hide_special = spec.hide_special
             w.threshold = spec.threshold
+            w.color_by_head = bool(color_by_head)
+            w.hide_first = bool(hide_first)
         return w
 
     # --- analysis ----------------------------------------------------------------------------

@@ -3,13 +3,16 @@
     corpus = Corpus.open("holmes-minilm", model)             # verifies, memory-maps
     a = model.analyze("The detective looked at the door.")
     result = search(model, corpus, a, token_index=2, layer=3)  # by embedding, top 50
+    result = search(model, corpus, a, 2, "embeddings")        # the embedding output
     result = search(model, corpus, a, 2, 3, by="context", heads=[0, 5],
                     filters={"pos": "NOUN"}, k=10)
     result.to_dict()                                           # JSON for the server
 
-Layer convention: embedding search at layer l in 0..L uses ``hidden_states[l]``; context
-search at layer l in 1..L uses block l's per-head contexts (``contexts[l-1]``); the max
-attention of each match is block l's attention (``attentions[l-1]``).
+Layers as everywhere in exbert (:mod:`exbert.view`): transformer layer ``i`` in ``0..L-1``
+(negative from the end) or ``"embeddings"``. Embedding search at layer ``i`` uses its output
+``hidden_states[i + 1]`` (``"embeddings"``: ``hidden_states[0]``); context search at layer
+``i`` uses its per-head contexts ``contexts[i]``; the max attention of each match is layer
+``i``'s attention (``attentions[i]``), as the attention view shows it at layer ``i``.
 """
 
 from __future__ import annotations
@@ -23,7 +26,14 @@ from exbert.search.filters import parse_filters
 from exbert.search.heads import HeadRanking
 from exbert.search.results import CorpusToken, Match, MaxAttention, SearchResult, Summary
 from exbert.search.serving import open_for_server
-from exbert.view import DEFAULT_K, DEFAULT_WINDOW
+from exbert.view import (
+    DEFAULT_K,
+    DEFAULT_WINDOW,
+    EMBEDDINGS,
+    Layer,
+    check_layer,
+    layer_to_hidden,
+)
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis
@@ -48,7 +58,7 @@ def search(
     corpus: Corpus,
     analysis: Analysis,
     token_index: int,
-    layer: int,
+    layer: Layer,
     by: Literal["embedding", "context"] = "embedding",
     heads: Sequence[int] | None = None,
     k: int = DEFAULT_K,
@@ -61,9 +71,11 @@ def search(
 ) -> SearchResult:
     """Search ``corpus`` with token ``token_index`` of ``analysis`` at ``layer``.
 
-    ``by="embedding"``: the token's hidden state ``hidden_states[layer]`` (layer 0..L);
-    ``heads`` then only selects the heads of the max-attention summary. ``by="context"``: its
-    per-head contexts at attention layer ``layer`` (1..L), restricted to ``heads`` (default
+    ``layer``: transformer layer ``0..L-1`` (negative from the end) or ``"embeddings"``.
+    ``by="embedding"``: the token's output of that layer, ``hidden_states[layer + 1]``
+    (``"embeddings"``: ``hidden_states[0]``); ``heads`` then only selects the heads of the
+    max-attention summary. ``by="context"``: its per-head contexts at ``layer``
+    (``contexts[layer]``), restricted to ``heads`` (default
     all). ``filters``: conditions on the matched token (``{"pos": "VERB"}``).
     ``include_special``: special tokens may be matches. ``special_attention``: the
     max-attention summary counts attention to and from special tokens (by default it skips
@@ -80,18 +92,17 @@ def search(
         raise InvalidRequest(f"token_index must be between 0 and {n - 1}", token_index=token_index)
     n_layers = model.info.layers
     if by == "embedding":
-        if not isinstance(layer, int) or not 0 <= layer <= n_layers:
-            raise InvalidRequest(f"embedding layer must be between 0 and {n_layers}",
-                                 layer=layer)
-        vector = analysis.hidden_states[layer, token_index]
+        vector = analysis.hidden_states[layer_to_hidden(layer, n_layers), token_index]
         return corpus.search_embedding(vector, layer, k, filters, heads=heads, exact=exact,
                                        include_special=include_special, window=window,
                                        model=model, special_attention=special_attention)
     if by == "context":
-        if not isinstance(layer, int) or not 1 <= layer <= n_layers:
-            raise InvalidRequest(f"context layer must be between 1 and {n_layers}", layer=layer)
-        contexts = analysis.contexts[layer - 1, token_index]
-        return corpus.search_context(contexts, layer, heads, k, filters, exact=exact,
+        if layer == EMBEDDINGS:
+            raise InvalidRequest("context search needs a layer 0..L-1: the embeddings have no "
+                                 "attention", layer=EMBEDDINGS)
+        resolved = check_layer(layer, n_layers)
+        contexts = analysis.contexts[resolved, token_index]
+        return corpus.search_context(contexts, resolved, heads, k, filters, exact=exact,
                                      include_special=include_special, window=window,
                                      model=model, special_attention=special_attention)
     raise InvalidRequest(f"by must be 'embedding' or 'context', not {by!r}")

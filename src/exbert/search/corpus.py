@@ -5,6 +5,10 @@ A :class:`Corpus` puts together the parts of the read side, each in its own modu
 tokens, words), :mod:`~exbert.search.filters` (filter masks), :mod:`~exbert.search.nearest`
 (FAISS indexes, top-k), :mod:`~exbert.search.max_attention` and
 :mod:`~exbert.search.results` (what a search returns).
+
+Layers: its public methods take and return layers as everywhere in exbert
+(:mod:`exbert.view`: ``"embeddings"`` or transformer layer ``0..L-1``); the parts read files
+by the stored hidden-state index (``0..L``); :meth:`Corpus._stored` converts.
 """
 
 from __future__ import annotations
@@ -27,7 +31,17 @@ from exbert.search.nearest import NearestTokens
 from exbert.search.options import SearchOptions, check_k
 from exbert.search.results import CorpusToken, Match, SearchResult, Summary
 from exbert.search.tables import CorpusTables
-from exbert.view import DEFAULT_K, DEFAULT_WINDOW, check_heads
+from exbert.view import (
+    DEFAULT_K,
+    DEFAULT_WINDOW,
+    EMBEDDINGS,
+    LAYER_CONVENTION,
+    Layer,
+    check_heads,
+    hidden_to_layer,
+    layer_name,
+    layer_to_hidden,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -125,12 +139,14 @@ class Corpus:
         return self.manifest.n_sentences
 
     @property
-    def layers(self) -> tuple[int, ...]:
-        return self.manifest.layers
+    def layers(self) -> tuple[Layer, ...]:
+        """The layers stored for embedding search: ``"embeddings"`` and/or ``0..L-1``."""
+        return tuple(hidden_to_layer(b) for b in self.manifest.layers)
 
     @property
     def context_layers(self) -> tuple[int, ...]:
-        return self.manifest.context_layers
+        """The layers stored for context search and max attention, ``0..L-1``."""
+        return tuple(int(hidden_to_layer(b)) for b in self.manifest.context_layers)
 
     @property
     def has_approximate(self) -> bool:
@@ -147,13 +163,14 @@ class Corpus:
         """The model tokens of sentence ``sid`` with their words' annotation."""
         return self.tables.sentence_tokens(sid)
 
-    def stored_vectors(self, kind: str, layer: int, ids: Sequence[int] | np.ndarray
+    def stored_vectors(self, kind: str, layer: Layer, ids: Sequence[int] | np.ndarray
                        ) -> np.ndarray:
-        """The stored (rotated, decoded) vectors float32 [n, D] of token ids at a layer: what
+        """The stored (rotated, decoded) vectors float32 [n, D] of token ids at ``layer``: what
         the exact search compares against. ``kind``: "emb" or "ctx"."""
         import numpy as np
 
-        return self._nearest.exact(kind, layer).vectors(np.asarray(ids, dtype=np.int64))
+        hidden = self._stored(layer, kind)
+        return self._nearest.exact(kind, hidden).vectors(np.asarray(ids, dtype=np.int64))
 
     def rotation(self, kind: str) -> np.ndarray:
         """The rotation float32 [D, D] applied to vectors of ``kind`` before encoding."""
@@ -171,9 +188,9 @@ class Corpus:
             "name": self.name,
             "path": str(self.path),
             "model": m.model.to_dict(),
-            "layers": list(m.layers),
-            "context_layers": list(m.context_layers),
-            "layer_convention": m.raw.get("layer_convention"),
+            "layers": list(self.layers),
+            "context_layers": list(self.context_layers),
+            "layer_convention": LAYER_CONVENTION,
             "counts": m.raw.get("counts"),
             "spacy": m.raw.get("spacy"),
             "input": m.raw.get("input"),
@@ -189,28 +206,28 @@ class Corpus:
     # --- search -------------------------------------------------------------------------------
 
     def search_embedding(
-        self, vector: np.ndarray | Sequence[float], layer: int, k: int = DEFAULT_K,
+        self, vector: np.ndarray | Sequence[float], layer: Layer, k: int = DEFAULT_K,
         filters: Any = None, *, heads: Sequence[int] | None = None, exact: bool = True,
         include_special: bool = False, window: int = DEFAULT_WINDOW, model: Model | None = None,
         special_attention: bool = False,
     ) -> SearchResult:
-        """The k corpus tokens whose hidden state at ``layer`` is most cosine-similar to
-        ``vector`` float32 [hidden]. ``heads``: the heads of the max-attention summary
-        (default all); the other options as in :class:`SearchOptions`. ``model`` lets a head
-        subset's max attention, or one that counts special tokens, be computed (see
-        :meth:`max_attention`)."""
+        """The k corpus tokens whose output of ``layer`` (``"embeddings"`` or ``0..L-1``,
+        negative from the end) is most cosine-similar to ``vector`` float32 [hidden].
+        ``heads``: the heads of the max-attention summary (default all); the other options as
+        in :class:`SearchOptions`. ``model`` lets a head subset's max attention, or one that
+        counts special tokens, be computed (see :meth:`max_attention`)."""
         import numpy as np
 
         started = time.perf_counter()
-        self._check_layer(layer, "emb")
+        hidden = self._stored(layer, "emb")
         k = check_k(k)
         v = _as_vector(vector, (self.manifest.model.hidden_size,), "vector")
         opts = SearchOptions.of(self.manifest.model.heads, k=k, filters=filters, heads=heads,
                                 exact=exact, include_special=include_special, window=window,
                                 special_attention=special_attention)
         q = vec.rotate_query(vec.unit_rows(v), self._rot["emb"])
-        scores, ids, exact = self._top("emb", layer, q, opts)
-        return self._result("embedding", layer, opts, np.clip(scores, -1.0, 1.0), ids, exact,
+        scores, ids, exact = self._top("emb", hidden, q, opts)
+        return self._result("embedding", hidden, opts, np.clip(scores, -1.0, 1.0), ids, exact,
                             model, started)
 
     def search_context(
@@ -219,16 +236,17 @@ class Corpus:
         exact: bool = True, include_special: bool = False, window: int = DEFAULT_WINDOW,
         model: Model | None = None, special_attention: bool = False,
     ) -> SearchResult:
-        """The k corpus tokens whose per-head contexts at attention layer ``layer`` (1..L) are
-        closest to ``contexts`` float32 [heads, head_dim], restricted to ``heads`` (default
-        all); the other options as in :meth:`search_embedding`.
+        """The k corpus tokens whose per-head contexts at layer ``layer`` (``0..L-1``, negative
+        from the end; ``contexts[layer]`` of an analysis) are closest to ``contexts`` float32
+        [heads, head_dim], restricted to ``heads`` (default all); the other options as in
+        :meth:`search_embedding`.
 
         Score: the mean over the selected heads of the per-head cosine, which is the cosine
         between the concatenations of the selected heads' unit-length contexts."""
         import numpy as np
 
         started = time.perf_counter()
-        self._check_layer(layer, "ctx")
+        hidden = self._stored(layer, "ctx")
         mi = self.manifest.model
         k = check_k(k)
         c = _as_vector(contexts, (mi.heads, mi.head_dim), "contexts")
@@ -240,43 +258,59 @@ class Corpus:
         if not np.any(q):
             raise InvalidRequest("the selected heads' contexts are all zero")
         q = vec.rotate_query(q, self._rot["ctx"])
-        scores, ids, exact = self._top("ctx", layer, q, opts)
+        scores, ids, exact = self._top("ctx", hidden, q, opts)
         scores = np.clip(scores * np.float32(factor), -1.0, 1.0)
-        return self._result("context", layer, opts, scores, ids, exact, model, started)
+        return self._result("context", hidden, opts, scores, ids, exact, model, started)
 
-    def max_attention(self, token_ids: Sequence[int] | np.ndarray, layer: int,
+    def max_attention(self, token_ids: Sequence[int] | np.ndarray, layer: Layer,
                       heads: Sequence[int] | None = None, model: Model | None = None, *,
                       special_attention: bool = False) -> MaxAttentions:
-        """For each token id: where its attention at ``layer`` is strongest (outward) and which
-        token attends to it most (inward), summing the attention of ``heads``, among the
-        sentence's non-special tokens (most heads park much of their attention on [CLS],
-        [SEP] or BOS, which would otherwise be every match's answer); ``special_attention``
-        counts special tokens too. All heads and single heads come from the stored argmaxes;
-        other subsets and ``special_attention`` re-run the matched sentences with ``model``
-        (without it: ``None`` and the reason). See :mod:`exbert.search.max_attention`."""
+        """For each token id: where its attention at ``layer`` (``0..L-1``) is strongest
+        (outward) and which token attends to it most (inward), summing the attention of
+        ``heads``, among the sentence's non-special tokens (most heads park much of their
+        attention on [CLS], [SEP] or BOS, which would otherwise be every match's answer);
+        ``special_attention`` counts special tokens too. All heads and single heads come from
+        the stored argmaxes; other subsets and ``special_attention`` re-run the matched
+        sentences with ``model`` (without it: ``None`` and the reason). See
+        :mod:`exbert.search.max_attention`."""
         import numpy as np
 
         ids = np.asarray(token_ids, dtype=np.int64)
-        if layer < 1 or layer not in self.manifest.context_layers:
+        hidden = layer_to_hidden(layer, self.manifest.model.layers)
+        if hidden == 0:
+            return [None] * len(ids), "the embeddings have no attention: it starts at layer 0"
+        return self._max_attention_at(ids, hidden, heads, model, special_attention)
+
+    def _max_attention_at(self, ids: np.ndarray, hidden: int, heads: Sequence[int] | None,
+                          model: Model | None, special_attention: bool) -> MaxAttentions:
+        """:meth:`max_attention` at stored hidden-state index ``hidden`` (block ``hidden``)."""
+        if hidden not in self.manifest.context_layers:
             return [None] * len(ids), (
-                "layer 0 is the embedding output: attention starts at layer 1" if layer == 0
-                else f"attention of layer {layer} is not stored")
+                f"the attention of layer {hidden_to_layer(hidden)} is not stored")
         chosen = check_heads(heads, self.manifest.model.heads)
         special_attention = special_attention and self.tables.has_special  # else none to count
         if model is not None and self._max_attention.needs_model(chosen, special_attention):
             self.check_model(model)
-        return self._max_attention.of(ids, layer, chosen, model, special_attention)
+        return self._max_attention.of(ids, hidden, chosen, model, special_attention)
 
-    def _check_layer(self, layer: int, kind: str) -> int:
-        layers = self.manifest.layers if kind == "emb" else self.manifest.context_layers
-        if not isinstance(layer, int) or isinstance(layer, bool) or layer not in layers:
-            what = "embedding" if kind == "emb" else "context"
+    def _stored(self, layer: Layer, kind: str) -> int:
+        """The stored hidden-state index of ``layer`` for search ``kind`` ("emb" or "ctx");
+        :class:`InvalidRequest` when the model has no such layer or the corpus does not store
+        it (naming what it stores)."""
+        what = "embedding" if kind == "emb" else "context"
+        if kind == "ctx" and layer == EMBEDDINGS:
+            raise InvalidRequest("context search needs a layer 0..L-1: the embeddings have no "
+                                 "attention", layer=EMBEDDINGS)
+        hidden = layer_to_hidden(layer, self.manifest.model.layers)
+        stored = self.manifest.layers if kind == "emb" else self.manifest.context_layers
+        if hidden not in stored:
+            names = [hidden_to_layer(b) for b in stored]
             raise InvalidRequest(
-                f"layer {layer!r} is not stored for {what} search in corpus {self.name!r}; "
-                f"stored {what} layers: {list(layers)}",
-                layer=layer, stored=list(layers),
+                f"{layer_name(hidden_to_layer(hidden))} is not stored for {what} search in corpus "
+                f"{self.name!r}; stored {what} layers: {', '.join(map(str, names))}",
+                layer=hidden_to_layer(hidden), stored=names,
             )
-        return layer
+        return hidden
 
     def _top(self, kind: str, layer: int, query: np.ndarray, opts: SearchOptions
              ) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -288,13 +322,16 @@ class Corpus:
         mask = self._masks.mask(list(opts.conditions), opts.include_special)
         return self._nearest.top(kind, layer, query, opts.k, mask, opts.exact)
 
-    def _result(self, by: str, layer: int, opts: SearchOptions, scores: np.ndarray,
+    def _result(self, by: str, hidden: int, opts: SearchOptions, scores: np.ndarray,
                 ids: np.ndarray, exact: bool, model: Model | None,
                 started: float) -> SearchResult:
         n_heads = self.manifest.model.heads
         att_heads = list(opts.heads) if opts.heads is not None else list(range(n_heads))
-        max_att, reason = self.max_attention(ids, layer, att_heads, model,
-                                             special_attention=opts.special_attention)
+        if hidden == 0:
+            max_att, reason = self.max_attention(ids, EMBEDDINGS)
+        else:
+            max_att, reason = self._max_attention_at(ids, hidden, att_heads, model,
+                                                     opts.special_attention)
         texts: dict[int, tuple[str, list[CorpusToken]]] = {}
         matches = []
         for rank, (score, tid, ma) in enumerate(zip(scores.tolist(), ids.tolist(), max_att,
@@ -305,12 +342,12 @@ class Corpus:
             text, toks = texts[sid]
             matches.append(Match(rank=rank, score=float(score), sentence_id=sid,
                                  token_id=int(tid), position=pos, text=text, tokens=toks,
-                                 max_attention=ma))
+                                 max_attention=ma, document=self.tables.document(sid)))
         return SearchResult(
             corpus=self.name,
             model=self.manifest.model.name,
             by=by,
-            layer=layer,
+            layer=hidden_to_layer(hidden),
             heads=opts.head_list if by == "context" else None,
             k=opts.k,
             filters=[str(c) for c in opts.conditions],

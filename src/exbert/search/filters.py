@@ -1,14 +1,23 @@
 """Filters on the matched token's annotation: ``pos=VERB``, ``ent_type=PERSON,GPE``,
-``dep!=punct``, ``is_stop=false``.
+``dep!=punct``, ``is_stop=false``, and on the metadata of its document (the fields of a
+.jsonl / Parquet record besides the text) with the prefix ``doc.``: ``doc.source=wiki``.
 
 Accepted forms: ``None``; a string ``"pos=VERB"``; a list of such strings; a mapping
 ``{"pos": "VERB"}``, ``{"pos": ["VERB", "AUX"]}``, ``{"is_stop": False}``. Values of one
 field are alternatives (OR); different fields must all hold (AND); ``!=`` negates a field.
 Special tokens and tokens without a word never match a label filter.
+
+Values are compared with the corpus's own labels (those its spaCy pipeline gave, stored in
+``labels.json``): POS, tag, dependency and entity labels ignoring case (``noun`` is ``NOUN``);
+lemmas and metadata values exactly when the corpus has that value, else ignoring case.
+Metadata values compare as text (``true``/``false``, numbers as JSON: ``doc.year=2020``); a
+negated metadata condition (``doc.source!=wiki``) also holds for documents without the field.
+A value the corpus does not have is a 422 that lists the values it has.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -28,6 +37,9 @@ BOOL_FIELDS = ("is_stop", "is_punct")
 FIELDS = LABEL_FIELDS + BOOL_FIELDS
 ALIASES = {"ent": "ent_type", "entity": "ent_type", "upos": "pos", "stop": "is_stop",
            "punct": "is_punct", "iob": "ent_iob"}
+CASELESS_FIELDS = ("pos", "tag", "dep", "ent_type", "ent_iob")
+DOC_PREFIX = "doc."
+_DOC_NAME = re.compile(r"[^=!,\x00-\x1f]{1,200}")
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
 MAX_FILTER_VALUES = 64
@@ -44,10 +56,16 @@ class Condition:
 
 
 def _field(name: str) -> str:
-    key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    """The canonical field: an annotation field, or ``doc.<name>`` for document metadata."""
+    raw = name.strip()
+    if raw.lower().startswith(DOC_PREFIX) and _DOC_NAME.fullmatch(raw[len(DOC_PREFIX):]):
+        return DOC_PREFIX + raw[len(DOC_PREFIX):]
+    key = ALIASES.get(raw.lower(), raw.lower())
     if key not in FIELDS:
+        hint = (f", or doc.{raw} for a field of the document's metadata"
+                if _DOC_NAME.fullmatch(raw) else "")
         raise InvalidRequest(
-            f"unknown filter field {name!r}; filter on one of: {', '.join(FIELDS)}",
+            f"unknown filter field {name!r}; filter on one of: {', '.join(FIELDS)}{hint}",
             field=name,
         )
     return key
@@ -154,6 +172,8 @@ class FilterMasks:
         import numpy as np
 
         t = self._tables
+        if c.field.startswith(DOC_PREFIX):
+            return self._select_document(c)
         if c.field in BOOL_FIELDS:
             flags = t.labels_of_tokens("flags")
             state = (flags & _FLAG_BITS[c.field]) != 0
@@ -162,16 +182,60 @@ class FilterMasks:
                 sel |= state == (v == "true")
             return sel, flags >= 0
         table = t.labels[c.field]
-        index = {v: i for i, v in enumerate(table)}
-        unknown = [v for v in c.values if v not in index]
-        if unknown and len(unknown) == len(c.values) and not c.negate:
-            known = ", ".join(repr(v) for v in table[:40])
-            more = " ..." if len(table) > 40 else ""
-            raise InvalidRequest(
-                f"no token in this corpus has {c.field} {', '.join(unknown)}; "
-                f"known values: {known}{more}",
-                field=c.field, values=list(c.values),
-            )
-        ids = np.array([index[v] for v in c.values if v in index], dtype=np.int64)
+        ids = _matching(table, c, c.field in CASELESS_FIELDS, c.field)
         labels = t.labels_of_tokens(c.field)
         return np.isin(labels, ids), labels >= 0
+
+    def _select_document(self, c: Condition) -> tuple[np.ndarray, np.ndarray]:
+        import numpy as np
+
+        t = self._tables
+        name = c.field[len(DOC_PREFIX):]
+        fields = t.documents.fields
+        if name not in fields:
+            close = [f for f in fields if f.casefold() == name.casefold()]
+            if not close:
+                have = (f"its documents have the fields: {', '.join(fields)}" if fields else
+                        "it keeps no document metadata (build it from .jsonl or Parquet "
+                        "records with fields besides the text)")
+                raise InvalidRequest(
+                    f"unknown filter field {name!r} in this corpus; filter on one of: "
+                    f"{', '.join(FIELDS)}; {have}",
+                    field=name, document_fields=fields,
+                )
+            name = close[0]
+        ids = _matching(t.documents.value_texts(name), c, False, name)
+        values = t.document_ids_of_tokens(name)
+        # a negated condition also holds for documents without the field
+        return np.isin(values, ids), np.ones(len(values), dtype=bool)
+
+
+def _matching(table: list[str], c: Condition, caseless: bool, what: str) -> np.ndarray:
+    """The ids in ``table`` that ``c``'s values name: equal ignoring case (``caseless``), or
+    exactly when the table has the value, else ignoring case. 422 when no value of a
+    positive condition names any (listing the table's values)."""
+    import numpy as np
+
+    folded: dict[str, list[int]] = {}
+    exact: dict[str, int] = {}
+    for i, v in enumerate(table):
+        folded.setdefault(v.casefold(), []).append(i)
+        exact.setdefault(v, i)
+    ids: list[int] = []
+    unknown = []
+    for v in c.values:
+        if not caseless and v in exact:
+            ids.append(exact[v])
+        elif v.casefold() in folded:
+            ids += folded[v.casefold()]
+        else:
+            unknown.append(v)
+    if unknown and len(unknown) == len(c.values) and not c.negate:
+        shown = [v for v in table if v][:80]
+        more = " ..." if len(table) > len(shown) + ("" in table) else ""
+        raise InvalidRequest(
+            f"no token in this corpus has {what} {', '.join(unknown)}; known values in this "
+            f"corpus: {', '.join(shown)}{more}",
+            field=c.field, values=list(c.values), known=shown,
+        )
+    return np.array(sorted(set(ids)), dtype=np.int64)

@@ -1,7 +1,9 @@
 """Head discovery, the read side: the head counts of a corpus (``heads.json``, computed at
 build time by :func:`exbert.corpus.head_counts.head_counts`, which defines the relations) as
 scores and rankings. The score of a head for a relation is ``count / eligible`` (a fraction
-in [0, 1]); heads are ranked by it."""
+in [0, 1]); heads are ranked by it. Layers are numbered as everywhere in exbert
+(:mod:`exbert.view`: transformer layer ``0..L-1``); ``heads.json`` keeps the stored
+hidden-state indices ``1..L``, converted when read."""
 
 from __future__ import annotations
 
@@ -9,11 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from exbert.corpus.head_counts import DESCRIPTIONS
+from exbert.errors import CorpusCorrupt
+from exbert.view import hidden_to_layer
 
 
 @dataclass(frozen=True)
 class HeadRanking:
-    """The head-discovery matrices of a corpus: ``scores[relation][layer_i][head]``."""
+    """The head-discovery matrices of a corpus: ``scores[relation][k][head]`` for transformer
+    layer ``layers[k]`` (``0..L-1``)."""
 
     layers: list[int]
     heads: int
@@ -24,7 +29,7 @@ class HeadRanking:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HeadRanking:
         return cls(
-            layers=[int(v) for v in d["layers"]],
+            layers=[_attention_layer(v) for v in d["layers"]],
             heads=int(d["heads"]),
             relations=[str(r) for r in d["relations"]],
             counts={str(k): [[int(c) for c in row] for row in v] for k, v in d["counts"].items()},
@@ -63,3 +68,11 @@ class HeadRanking:
                 for r in self.relations
             },
         }
+
+
+def _attention_layer(stored: Any) -> int:
+    """The layer of a stored attention layer (hidden-state index ``1..L``)."""
+    layer = hidden_to_layer(int(stored))
+    if not isinstance(layer, int):
+        raise CorpusCorrupt("heads.json lists the embeddings, which have no attention")
+    return layer

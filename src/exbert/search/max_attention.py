@@ -5,6 +5,9 @@ All heads and single heads, special tokens skipped, come from the argmaxes the b
 (``attn_Lxx.npy`` int16 [n_tokens, 2H+2]: per head outward, per head inward, mean outward,
 mean inward; ``attnw_Lxx.npy`` float16 the same shape: their weights; -1 = none). Other head
 subsets, and counting special tokens, re-run the matched sentences through the model.
+
+Layers here are the stored hidden-state indices ``1..L`` (``attn_L04`` is ``attentions[3]``,
+layer 3 as users name it); :class:`~exbert.search.corpus.Corpus` converts at its edge.
 """
 
 from __future__ import annotations
@@ -52,10 +55,11 @@ class MaxAttentionReader:
 
     def of(self, ids: np.ndarray, layer: int, heads: list[int] | None, model: Model | None,
            special_attention: bool) -> MaxAttentions:
-        """For each token id int64 [n]: its :class:`MaxAttention` at stored attention layer
-        ``layer`` summing the attention of ``heads`` (None = all, sorted and checked), or None;
-        and the reason when none could be computed. A special token has none unless
-        ``special_attention`` (which only a corpus with special tokens should pass)."""
+        """For each token id int64 [n]: its :class:`MaxAttention` at stored hidden-state index
+        ``layer`` (1..L: ``attentions[layer - 1]``) summing the attention of ``heads`` (None =
+        all, sorted and checked), or None; and the reason when none could be computed. A
+        special token has none unless ``special_attention`` (which only a corpus with special
+        tokens should pass)."""
         n_heads = self._files.manifest.model.heads
         if not self.needs_model(heads, special_attention):
             return self._stored_of(ids, layer, heads), None

@@ -59,7 +59,9 @@ class MaxAttention:
 class Match:
     """One match of a search: its rank and cosine ``score``, where it is (``sentence_id``, the
     corpus-wide ``token_id``, its ``position`` in the sentence), the sentence's ``text`` and
-    annotated ``tokens``, and the match's max attention (None when not available)."""
+    annotated ``tokens``, the match's max attention (None when not available) and the
+    ``document`` metadata of the record the sentence comes from (.jsonl / Parquet fields
+    besides the text; None when the corpus keeps none)."""
 
     rank: int
     score: float
@@ -69,6 +71,7 @@ class Match:
     text: str
     tokens: list[CorpusToken]
     max_attention: MaxAttention | None
+    document: dict[str, str | int | float | bool] | None = None
 
     @property
     def token(self) -> CorpusToken:
@@ -84,6 +87,7 @@ class Match:
             "text": self.text,
             "tokens": [t.to_dict() for t in self.tokens],
             "max_attention": None if self.max_attention is None else self.max_attention.to_dict(),
+            "document": self.document,
         }
 
 
@@ -142,7 +146,7 @@ class SearchResult:
     corpus: str
     model: str
     by: str
-    layer: int
+    layer: int | str  # transformer layer 0..L-1 or "embeddings" (exbert.view)
     heads: list[int] | None
     k: int
     filters: list[str]

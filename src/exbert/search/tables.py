@@ -1,5 +1,6 @@
 """The token tables of a published corpus: sentences, model tokens, spaCy words, text and
-label tables (memory-mapped), and the annotated tokens of a sentence."""
+label tables (memory-mapped), the document table (metadata of .jsonl / Parquet records), and
+the annotated tokens of a sentence."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from exbert.corpus.layout import (
     token_dtype,
     word_dtype,
 )
+from exbert.search.documents import DocumentTable
 from exbert.search.results import CorpusToken
 
 if TYPE_CHECKING:
@@ -43,6 +45,31 @@ class CorpusTables:
         self.has_special = bool(np.asarray(self.tokens["special"]).any())
         self._lock = threading.Lock()
         self._token_labels: dict[str, np.ndarray] = {}
+        self.documents = DocumentTable(files, self.sentences["unit"])
+
+    def document(self, sid: int) -> dict[str, str | int | float | bool] | None:
+        """The metadata of the record sentence ``sid`` comes from (None: this corpus keeps
+        none, e.g. built from .txt)."""
+        return self.documents.of_sentence(sid)
+
+    def filter_labels(self, fields: tuple[str, ...] = ("pos", "tag", "dep", "ent_type",
+                                                       "ent_iob")) -> dict[str, list[str]]:
+        """The labels this corpus has per annotation field (what its filters accept, and
+        what an app offers: a French corpus has French dependency labels)."""
+        return {f: [v for v in self.labels.get(f, []) if v] for f in fields}
+
+    def document_ids_of_tokens(self, name: str) -> np.ndarray:
+        """int64 [n_tokens]: per token the value id of metadata field ``name`` of its
+        document (-1: none). Computed once per field."""
+        import numpy as np
+
+        key = f"doc:{name}"
+        with self._lock:
+            if key not in self._token_labels:
+                per_sentence = self.documents.ids_of_sentences(name)
+                sentence = np.asarray(self.tokens["sentence"], dtype=np.int64)
+                self._token_labels[key] = per_sentence[sentence]
+            return self._token_labels[key]
 
     def sentence_text(self, sid: int) -> str:
         row = self.sentences[int(sid)]

@@ -3,11 +3,11 @@ everything a route needs hangs off the app it was built for."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from exbert._version import __version__
 from exbert.server.errors import install_error_handlers
 from exbert.server.inference import InferenceQueue
+from exbert.server.lazy import ModelSlot, start_warm_up
 from exbert.server.routes import api_router
 from exbert.server.security import Guard, SecurityMiddleware, allowed_hosts
 from exbert.server.state import AppState, ServerConfig
@@ -50,7 +51,7 @@ def _examples(models: Mapping[str, Model], corpora: Mapping[str, Any]) -> dict[s
     for name, corpus in corpora.items():
         manifest = getattr(corpus, "manifest", None)
         model = getattr(getattr(manifest, "model", None), "name", None)
-        layers = getattr(corpus, "layers", None)
+        layers = [v for v in getattr(corpus, "layers", None) or () if isinstance(v, int)]
         if model in models and layers:
             out["search"] = {"model": model, "corpus": name, "text": EXAMPLE_TEXT, "token": 1,
                              "layer": max(layers), "by": "embedding", "k": 5}
@@ -58,48 +59,58 @@ def _examples(models: Mapping[str, Model], corpora: Mapping[str, Any]) -> dict[s
     return out
 
 
-def _document_names(app: FastAPI, examples: dict[str, Any]) -> None:
+def _document_names(app: FastAPI, examples_of: Callable[[], dict[str, Any]]) -> None:
     """Put this server's model and corpus names (and a search that works) into the schema as
-    examples, so clients and schema-driven tools see names that exist."""
+    examples, so clients and schema-driven tools see names that exist. Computed on the first
+    request of the schema (the corpora may not be open before)."""
     generate = app.openapi
-    names = {"model": examples["model"], "corpus": examples["corpus"]}
-    paths = {"/api/models/{name}": "model", "/api/corpora/{name}": "corpus",
-             "/api/corpora/{name}/heads": "corpus"}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = generate()
-            components = schema.get("components", {}).get("schemas", {})
-            for component in components.values():
-                props = component.get("properties", {})
-                for key, values in names.items():
-                    if key in props and values:
-                        props[key]["examples"] = values
-            if "search" in examples and "SearchIn" in components:
-                components["SearchIn"]["examples"] = [examples["search"]]
-            for path, key in paths.items():
-                for op in schema.get("paths", {}).get(path, {}).values():
-                    for param in op.get("parameters", []):
-                        if param.get("name") == "name" and names[key]:
-                            param["examples"] = {v: {"value": v} for v in names[key]}
-            app.openapi_schema = schema
+            app.openapi_schema = _with_examples(generate(), examples_of())
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _with_examples(schema: dict[str, Any], examples: dict[str, Any]) -> dict[str, Any]:
+    names = {"model": examples["model"], "corpus": examples["corpus"]}
+    paths = {"/api/models/{name}": "model", "/api/corpora/{name}": "corpus",
+             "/api/corpora/{name}/heads": "corpus"}
+
+    components = schema.get("components", {}).get("schemas", {})
+    for component in components.values():
+        props = component.get("properties", {})
+        for key, values in names.items():
+            if key in props and values:
+                props[key]["examples"] = values
+    if "search" in examples and "SearchIn" in components:
+        components["SearchIn"]["examples"] = [examples["search"]]
+    for path, key in paths.items():
+        for op in schema.get("paths", {}).get(path, {}).values():
+            for param in op.get("parameters", []):
+                if param.get("name") == "name" and names[key]:
+                    param["examples"] = {v: {"value": v} for v in names[key]}
+    return schema
+
+
 def create_app(
-    models: Mapping[str, Model],
+    models: Mapping[str, Model | ModelSlot],
     *,
     corpora: Mapping[str, Any] | None = None,
     config: ServerConfig | None = None,
 ) -> FastAPI:
-    """Build the app for already-loaded ``models`` (name -> Model) and ``corpora``."""
+    """Build the app for ``models`` (name -> Model, or a :class:`ModelSlot` that loads in the
+    background) and ``corpora`` (name -> Corpus, or a ``ServedCorpus`` opened on first use).
+    The app's start (its lifespan) begins loading what is still to load, on a thread."""
     config = config or ServerConfig()
     queue = InferenceQueue(workers=config.workers, max_pending=config.max_pending)
 
+    state = AppState(cast("dict[str, Model]", dict(models)), dict(corpora or {}), config, queue)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        start_warm_up(state.models, state.all_corpora)  # models still loading, corpora
         yield
         queue.shutdown()
 
@@ -111,8 +122,8 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.exbert = AppState(dict(models), dict(corpora or {}), config, queue)
-    _document_names(app, _examples(models, corpora or {}))
+    app.state.exbert = state
+    _document_names(app, lambda: _examples(state.models, state.corpora))
     install_error_handlers(app)
     app.include_router(api_router())
     static = _static_dir(config)

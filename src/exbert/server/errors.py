@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,13 +38,73 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, list[dict[str
     return f"invalid request: {text}", problems
 
 
+# Details that name server files (folders, rebuild commands with paths): never sent.
+PRIVATE_DETAILS = frozenset({"path", "rebuild_command", "input", "folder", "location", "source",
+                             "cache"})
+
+
+def server_paths(state: Any) -> dict[str, str]:
+    """``{server path: what clients are told instead}``: each served corpus's folder (its
+    name), each served model's local source (its name), then the folders under which other
+    server files live (home, caches, the Python prefix, the working and temporary folders)."""
+    import os
+    import sys
+    import tempfile
+
+    out: dict[str, str] = {}
+    for name, corpus in dict(getattr(state, "all_corpora", {}) or {}).items():
+        folder = getattr(corpus, "path", None)
+        if folder:
+            out[str(folder)] = f"corpus {name!r}"
+    for name, model in dict(getattr(state, "models", {}) or {}).items():
+        info = getattr(model, "_info", None) or getattr(model, "info", None)
+        source = str(getattr(info, "source", "") or "")
+        where = source.split(":", 1)[-1]
+        if where.startswith(os.sep):
+            out[where] = f"model {name!r}"
+    roots = {os.path.expanduser("~"), os.environ.get("EXBERT_CACHE", ""),
+             os.environ.get("XDG_CACHE_HOME", ""), sys.prefix, sys.base_prefix, os.getcwd(),
+             tempfile.gettempdir()}
+    for root in roots:
+        if len(root) > 1:  # never "/" or ""
+            out.setdefault(os.path.realpath(root), "<server>")
+            out.setdefault(root, "<server>")
+    return out
+
+
+def scrub(text: str, paths: dict[str, str]) -> str:
+    """``text`` with every server path (and the rest of a path below it) replaced by what
+    clients are told instead, longest first."""
+    for path in sorted(paths, key=len, reverse=True):
+        if path in text:
+            pattern = re.escape(path) + _BELOW
+            text = re.sub(pattern, paths[path].replace("\\", "\\\\"), text)
+    return text
+
+
+# The rest of a path after a server folder: nothing, or "/" and more (a name never continues).
+_BELOW = r"(?![\w.-])(?:/[^\s'\":,;]*)?"
+
+
+def public_error(exc: ExbertError, state: Any) -> dict[str, Any]:
+    """What a client sees of ``exc``: its type, status, message and details, with no server
+    path (see :func:`server_paths`)."""
+    body = exc.to_dict()
+    paths = server_paths(state)
+    body["message"] = scrub(str(body["message"]), paths)
+    body["details"] = {
+        k: scrub(v, paths) if isinstance(v, str) else v
+        for k, v in dict(body.get("details") or {}).items() if k not in PRIVATE_DETAILS
+    }
+    return body
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ExbertError)
-    async def _exbert(_: Request, exc: ExbertError) -> JSONBytes:
+    async def _exbert(request: Request, exc: ExbertError) -> JSONBytes:
         headers = {"Retry-After": "1"} if isinstance(exc, QueueFull) else None
-        return JSONBytes(
-            {"error": exc.to_dict()}, exc.status, headers=headers
-        )
+        state = getattr(request.app.state, "exbert", None)
+        return JSONBytes({"error": public_error(exc, state)}, exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONBytes:

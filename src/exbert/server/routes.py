@@ -42,6 +42,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _corpus_out(corpus: Any) -> dict[str, Any]:
+    """A corpus as clients see it, with the labels and document fields its filters accept."""
+    info = corpus_info(corpus)
+    tables = getattr(corpus, "tables", None)
+    if tables is not None:
+        info["labels"] = tables.filter_labels()
+        info["document_fields"] = list(tables.documents.fields)
+    return info
+
+
 def api_router() -> APIRouter:
     router = APIRouter(prefix="/api", responses=ERROR_RESPONSES)
 
@@ -53,6 +63,7 @@ def api_router() -> APIRouter:
             "models": list(s.models),
             "corpora": list(s.corpora),
             "pending": s.queue.pending,
+            "loading": s.loading(),
         }
 
     @router.get("/models", response_model=ModelsOut)
@@ -92,11 +103,11 @@ def api_router() -> APIRouter:
 
     @router.get("/corpora", response_model=CorporaOut)
     async def corpora(request: Request) -> dict[str, Any]:
-        return {"corpora": [corpus_info(c) for c in state_of(request).corpora.values()]}
+        return {"corpora": [_corpus_out(c) for c in state_of(request).corpora.values()]}
 
     @router.get("/corpora/{name}", response_model=CorpusInfoOut)
     async def corpus_detail(request: Request, name: str) -> dict[str, Any]:
-        return corpus_info(state_of(request).corpus(name))
+        return _corpus_out(state_of(request).corpus(name))
 
     @router.get("/corpora/{name}/heads", response_model=HeadRankingOut)
     async def head_ranking(

@@ -31,6 +31,10 @@ from exbert.view import (
 )
 
 Position = Annotated[int, Field(ge=0, le=MAX_INDEX)]
+LayerOut = int | Literal["embeddings"]
+"""A layer (exbert.view): transformer layer 0..L-1 or "embeddings" (the embedding output)."""
+_LAYERS = ("0-based transformer layers as in transformers: layer i's attention is "
+           "attentions[i], its output hidden_states[i+1]")
 
 
 class Strict(BaseModel):
@@ -42,12 +46,14 @@ def _public_model(source: type, name: str,
     """A response model with the public fields of the dataclass ``source`` (fields whose
     metadata says ``private`` are left out), all required: the dataclass is the one source of
     the shape, the schema and the frontend's type follow it. A field's ``json`` metadata names
-    it on the wire (``MaxAttention.inward`` is ``"in"``); ``nested`` maps the dataclasses a
-    field holds to their response models."""
+    it on the wire (``MaxAttention.inward`` is ``"in"``), its ``optional`` metadata makes it
+    optional (default None: a field added later, e.g. ``Match.document``); ``nested`` maps
+    the dataclasses a field holds to their response models."""
     hints = get_type_hints(source)
     public: dict[str, Any] = {
         f.name: (_swap(hints[f.name], nested or {}),
-                 Field(alias=f.metadata.get("json", f.name)))
+                 Field(None, alias=f.metadata.get("json", f.name))
+                 if f.metadata.get("optional") else Field(alias=f.metadata.get("json", f.name)))
         for f in fields(source) if not f.metadata.get("private")
     }
     model: type[BaseModel] = create_model(
@@ -80,6 +86,8 @@ class HealthOut(BaseModel):
     models: list[str]
     corpora: list[str]
     pending: int
+    loading: list[str] = Field(description="models still loading in the background: the page "
+                               "and this API answer at once, an analysis waits for its model")
 
 
 class AnalyzeIn(Strict):
@@ -91,7 +99,7 @@ class AnalyzeIn(Strict):
     top_k: int = Field(DEFAULT_TOP_K, ge=0, le=MAX_TOP_K)
     layers: list[Position] | None = Field(
         None, max_length=MAX_POSITIONS_LISTED,
-        description="layers to include in the attention payload (all)",
+        description=f"layers to include in the attention payload (all); {_LAYERS}",
     )
 
 
@@ -152,9 +160,12 @@ class CorpusInfoOut(BaseModel):
 
     name: str
     model: CorpusModelOut  # type: ignore[valid-type]
-    layers: list[int]
-    context_layers: list[int]
-    layer_convention: str | None
+    layers: list[LayerOut] = Field(
+        description=f"layers stored for embedding search: \"embeddings\" (the embedding "
+        f"output, hidden_states[0]) and/or {_LAYERS}")
+    context_layers: list[int] = Field(
+        description=f"layers stored for context search and max attention; {_LAYERS}")
+    layer_convention: str | None = Field(description="the layer numbering, in words")
     counts: dict[str, int] | None
     spacy: SpacyOut | None
     approximate: bool
@@ -164,10 +175,18 @@ class CorpusInfoOut(BaseModel):
         description="timings and settings of the build that wrote it")
     created: str | None
     schema_version: int
+    labels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="the annotation labels this corpus has per filter field (pos, tag, dep, "
+        "ent_type, ent_iob), from its spaCy pipeline: what its filters accept (any case)")
+    document_fields: list[str] = Field(
+        default_factory=list,
+        description="the metadata fields of its documents (.jsonl / Parquet fields besides "
+        "the text); filter on them as doc.NAME=value")
 
 
 class RankedHeadOut(BaseModel):
-    layer: int
+    layer: int = Field(description=_LAYERS)
     head: int
     score: float
     count: int
@@ -176,7 +195,8 @@ class RankedHeadOut(BaseModel):
 class RelationOut(BaseModel):
     description: str
     eligible: int = Field(description="corpus tokens for which the relation exists")
-    scores: list[list[float]] = Field(description="[stored layers][heads]: count / eligible")
+    scores: list[list[float]] = Field(
+        description="[k][head] for layer layers[k]: count / eligible")
     counts: list[list[int]]
     top: list[RankedHeadOut]
 
@@ -185,7 +205,7 @@ class HeadRankingOut(BaseModel):
     """Head discovery: per linguistic relation, how often each head's strongest attention
     lands on it."""
 
-    layers: list[int]
+    layers: list[int] = Field(description=f"the rows' layers; {_LAYERS}")
     heads: int
     relations: dict[str, RelationOut]
 
@@ -201,16 +221,21 @@ class SearchIn(Strict):
     text_b: str | None = Field(None, max_length=MAX_TEXT_CHARS)
     mask: list[Position] = Field(default_factory=list, max_length=MAX_POSITIONS_LISTED)
     token: Position = Field(description="position of the query token in the analysis")
-    layer: int = Field(
-        ge=0, le=MAX_INDEX,
-        description="embedding: hidden state index 0..L (0 = embeddings, l = output of block l); "
-        "context: block 1..L. The attention view's layer i is block i + 1.",
+    layer: Annotated[int, Field(ge=-MAX_INDEX, le=MAX_INDEX)] | Literal["embeddings"] = Field(
+        description=f"{_LAYERS}, the same numbering as the attention view and "
+        "`exbert analyze --layer` (negative counts from the end): by embedding, the layer's "
+        "output; by context, its per-head contexts (and the max attention is its attention). "
+        "\"embeddings\": the embedding output (embedding search only). A layer the model "
+        "does not have is a 422 naming the range; one the corpus does not store, a 422 naming "
+        "the stored ones.",
     )
     by: Literal["embedding", "context"] = "embedding"
     heads: list[Position] | None = Field(None, max_length=MAX_POSITIONS_LISTED)
     k: int = Field(DEFAULT_K, ge=1, le=MAX_K)
     filters: dict[str, str | list[str]] | None = Field(
-        None, description='conditions on the matched token, e.g. {"pos": "VERB"}'
+        None, description='conditions on the matched token, e.g. {"pos": "VERB"} (labels in '
+        'any case: {"pos": "verb"}), or on its document\'s metadata: {"doc.source": "wiki"}; '
+        'a key ending in "!" negates'
     )
     exact: bool = True
     window: int = Field(DEFAULT_WINDOW, ge=0, le=MAX_WINDOW)
@@ -265,7 +290,8 @@ class SearchOut(BaseModel):
     corpus: str
     model: str
     by: Literal["embedding", "context"]
-    layer: int
+    layer: LayerOut = Field(description="the layer searched (resolved, never negative): "
+                             f"\"embeddings\" or one of the {_LAYERS}")
     heads: list[int] | None
     k: int
     filters: list[str]

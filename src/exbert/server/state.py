@@ -14,6 +14,7 @@ from fastapi import Request
 
 from exbert.errors import NotFound, UnknownCorpus, UnknownModel
 from exbert.server.inference import InferenceQueue
+from exbert.server.lazy import loading
 from exbert.server.schemas import AnalyzeIn
 
 if TYPE_CHECKING:
@@ -69,8 +70,13 @@ class AnalysisCache:
 
 @dataclass
 class AppState:
+    """``models``: loaded models, or :class:`~exbert.server.lazy.ModelSlot` s that load in
+    the background (their ``info`` known at once); ``corpora``: opened corpora, or
+    :class:`~exbert.search.serving.ServedCorpus` s that open on first use. A corpus that
+    failed to open is no longer listed."""
+
     models: Mapping[str, Model]
-    corpora: Mapping[str, Any]
+    all_corpora: Mapping[str, Any]
     config: ServerConfig
     queue: InferenceQueue
     cache: AnalysisCache = field(init=False)
@@ -78,7 +84,17 @@ class AppState:
     def __post_init__(self) -> None:
         self.cache = AnalysisCache(self.config.cache_bytes)
 
+    @property
+    def corpora(self) -> dict[str, Any]:
+        return {n: c for n, c in self.all_corpora.items() if not getattr(c, "failed", False)}
+
+    def loading(self) -> list[str]:
+        """The models still loading in the background."""
+        return loading(self.models.values())
+
     def model(self, name: str) -> Model:
+        """The model ``name``: its ``info`` at once; anything else waits for it to load, so
+        use that only off the event loop (on the queue)."""
         model: Model = _named(self.models, name, UnknownModel, "model")
         return model
 

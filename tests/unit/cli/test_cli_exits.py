@@ -28,6 +28,7 @@ EXPECTED = {
     errors.CorpusCorrupt: 4,
     errors.CorpusMismatch: 4,
     errors.CorpusBuildError: 1,
+    errors.CorpusInputError: 2,
     errors.ExportError: 1,
     errors.QueueFull: 1,
 }

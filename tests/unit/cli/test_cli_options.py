@@ -39,6 +39,7 @@ def test_every_command_is_a_leaf_with_a_handler():
     assert set(PARSERS) == {
         "exbert analyze", "exbert info", "exbert models", "exbert serve", "exbert prepare",
         "exbert corpus build", "exbert corpus search", "exbert corpus info", "exbert export",
+        "exbert doctor",
     }
     for prog, parser in PARSERS.items():
         assert callable(parser.get_default("run")), prog
@@ -112,7 +113,7 @@ def test_help_states_the_real_default(prog):
                 assert stated == str(default), (prog, action.dest, stated, default)
             checked += 1
     assert checked or prog in {"exbert models", "exbert corpus info", "exbert info",
-                               "exbert prepare", "exbert corpus search"}
+                               "exbert prepare", "exbert corpus search", "exbert doctor"}
 
 
 def test_help_of_every_command_renders():

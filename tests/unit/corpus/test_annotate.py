@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exbert.corpus import annotate as ann
-from exbert.errors import CorpusBuildError, CorpusError
+from exbert.corpus.inputs import ReadOptions
+from exbert.errors import CorpusBuildError, CorpusError, CorpusInputError
 
 # --- alignment ----------------------------------------------------------------------------------
 
@@ -109,11 +110,13 @@ def test_jsonl_units_and_errors(tmp_path: Path) -> None:
     assert [(u.text, u.split) for u in units] == [("One sentence.", False), ("Two words", False)]
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok"}\n{"txt": "no"}\n', "utf-8")
-    with pytest.raises(CorpusBuildError, match=r"bad.jsonl:2.*\"text\""):
-        list(ann.read_units(bad))
+    assert [u.text for u in ann.read_units(bad)] == ["ok"]  # skipped (and counted by a build)
+    strict = ReadOptions(strict=True)
+    with pytest.raises(CorpusInputError, match=r"bad.jsonl:2.*\"text\""):
+        list(ann.read_units(bad, options=strict))
     bad.write_text("not json\n", "utf-8")
-    with pytest.raises(CorpusBuildError, match="not a JSON object"):
-        list(ann.read_units(bad))
+    with pytest.raises(CorpusInputError, match="not a JSON object"):
+        list(ann.read_units(bad, options=strict))
 
 
 def test_unknown_input_format(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def test_html_inlines_the_bundle_and_the_frame(tiny):
     assert att.shape == a.attentions.shape
     assert options_of(doc)["state"] == {
         "layer": 1, "heads": [0, 2], "weights": [2.0, 1.0], "hideSpecial": False,
-        "threshold": 0.5,
+        "threshold": 0.5, "colorByHead": False, "hideFirst": False,
     }
     # one file: the viewer's code is inline, nothing is loaded from anywhere
     assert "window.exbert" in doc or "exbert=" in doc
@@ -124,3 +124,22 @@ def test_lazy_top_level_names():
     assert exbert.export_html is export_html
     assert callable(exbert.export_svg) and callable(exbert.export_png) and callable(exbert.show)
     assert {"show", "export_html", "export_svg", "export_png"} <= set(exbert.__all__)
+
+
+def test_drawing_options_reach_the_page_the_cli_and_the_widget(tiny, tiny_dir, tmp_path):
+    """Colour by head and hide-the-first-token travel from every entry point to the viewer's
+    state (the drawing itself is tested in the browser: tests/e2e/test_draw_options.py)."""
+    from exbert.cli import main
+
+    model = tiny("llama")
+    doc = export_html(model, TEXT, heads=[0, 1], color_by_head=True, hide_first=True)
+    state = options_of(doc)["state"]
+    assert state["colorByHead"] is True and state["hideFirst"] is True
+    out = tmp_path / "v.html"
+    assert main(["export", TEXT, "--model", str(tiny_dir("llama")), "--out", str(out),
+                 "--color-by-head", "--hide-first"]) == 0
+    state = options_of(out.read_text(encoding="utf-8"))["state"]
+    assert state["colorByHead"] is True and state["hideFirst"] is True
+    w = exbert.show(model, TEXT, color_by_head=True, hide_first=True)
+    assert w.color_by_head is True and w.hide_first is True
+    assert w._view()["color_by_head"] is True and w._view()["hide_first"] is True

@@ -1,4 +1,4 @@
-"""The widget's corpus search runs at the block that the shown view layer draws."""
+"""The widget's corpus search runs at the layer the view shows, in the one numbering."""
 
 from __future__ import annotations
 
@@ -36,15 +36,16 @@ def _widget(**kw):
     return SimpleNamespace(**{**base, **kw})
 
 
-@pytest.mark.parametrize("layer, block", [(0, 1), (5, 6), (-1, 6)])
-def test_view_layer_maps_to_its_block(calls, layer, block):
+@pytest.mark.parametrize("layer, searched", [(0, 0), (5, 5), (-1, 5), ("embeddings", "embeddings"),
+                                             ("3", 3)])
+def test_the_view_layer_is_the_searched_layer(calls, layer, searched):
     w = _widget()
     search(w, 1, layer=layer, by="context", heads=[0])
     token, got, kwargs = calls[-1]
-    assert (token, got) == (1, block)
+    assert (token, got) == (1, searched)
     assert kwargs["heads"] == [0] and kwargs["special_attention"] is False
-    # the caption names the view layer it searched, resolved (-1 is the last, 5)
-    assert w.search_result["query"] == {"token": 1, "text": "hi", "view_layer": block - 1}
+    # the caption names the layer it searched, resolved (-1 is the last, 5)
+    assert w.search_result["query"] == {"token": 1, "text": "hi", "layer": searched}
 
 
 def test_out_of_range_layer_and_no_corpus_are_refused(calls):

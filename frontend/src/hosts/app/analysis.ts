@@ -27,6 +27,7 @@ export interface RunnerUi {
 export class AnalysisRunner {
   private controller: AbortController | null = null;
   private seq = 0;
+  private running = false;
   private readonly pendingLayers = new Set<number>();
 
   constructor(
@@ -57,6 +58,7 @@ export class AnalysisRunner {
       top_k: DEFAULT_TOP_K,
       layers: perLayer ? [this.store.state.layer] : null,
     };
+    this.running = true;
     this.ui.busy(true);
     this.viewer.setLoading(p.mask.length ? "Analysing with masked tokens\u2026" : "Analysing\u2026");
     try {
@@ -76,8 +78,22 @@ export class AnalysisRunner {
       if (this.store.state.analysis) this.viewer.setLoading(null);
       else this.viewer.showMessage("Nothing to show: the analysis failed (see the error above).");
     } finally {
-      if (seq === this.seq) this.ui.busy(false);
+      if (seq === this.seq) {
+        this.running = false;
+        this.ui.busy(false);
+      }
     }
+  }
+
+  /** Drop the analysis in flight (if any): its answer will not be shown. */
+  cancel(): void {
+    if (!this.running) return;
+    this.controller?.abort();
+    this.controller = new AbortController();
+    this.seq++;
+    this.pendingLayers.clear();
+    this.running = false;
+    this.ui.busy(false);
   }
 
   /** Fetch some layers of the analysis on screen and add them to it. */

@@ -1,6 +1,10 @@
 // The web app (served by `exbert serve` at /): model picker, sentence inputs and errors around
 // the viewer and the corpus panel, all on one store. The URL is read into the store at start and
-// written from it after every change (url.ts); analyses go through analysis.ts.
+// written from it after every change, one history entry per view change (url.ts, history.ts);
+// Back/Forward apply the entry's URL to the store, re-analysing only when the model or the
+// inputs differ from the analysis on screen. A link naming a model the server does not serve is
+// an error on the page (with the served models to switch to); nothing is analysed and the URL
+// stays as given until the user picks a model. Analyses go through analysis.ts.
 
 import "../../style.css";
 import { ApiError, fetchModels, messageOf } from "../../api/client";
@@ -8,10 +12,11 @@ import type { ModelInfo } from "../../api/types";
 import { Viewer } from "../../attention/viewer";
 import { CorpusController } from "../../corpus/controller";
 import { h } from "../../dom";
-import { createStore, fitView, viewOf, type State } from "../../store";
+import { createStore, fitView, showAnalysis, viewOf, type State } from "../../store";
 import { pageRendered } from "../page";
 import { AnalysisRunner, type AnalysisInput } from "./analysis";
-import { readUrl, writeUrl } from "./url";
+import { UrlHistory } from "./history";
+import { decodeState, readUrl, type UrlState } from "./url";
 
 class App {
   private readonly store = createStore(readUrl(location.search));
@@ -25,6 +30,9 @@ class App {
   private readonly viewer: Viewer;
   private readonly corpus: CorpusController;
   private readonly runner: AnalysisRunner;
+  private readonly history: UrlHistory;
+  /** The model a link asked for that the server does not serve; null when none. */
+  private unknownModel: string | null = null;
 
   constructor(root: HTMLElement) {
     const store = this.store;
@@ -69,7 +77,8 @@ class App {
       },
       error: (err) => this.showError(err),
     });
-    writeUrl(store);
+    this.history = new UrlHistory(store);
+    window.addEventListener("popstate", () => this.onPopState());
     store.subscribe((s, prev) => {
       if (s.model !== prev.model || s.analysis !== prev.analysis) this.showModelInfo(s);
     });
@@ -108,9 +117,16 @@ class App {
     }
     this.modelSelect.replaceChildren(...this.models.map((m) => h("option", { value: m.name }, `${m.name} (${m.kind})`)));
     this.modelSelect.disabled = false;
-    const m = this.model() ?? this.models[0];
+    const wanted = this.store.state.model;
+    const m = wanted ? this.model() : this.models[0];
+    if (!m) {
+      this.showUnknownModel(wanted);
+      void this.corpus.load();
+      return;
+    }
     this.modelSelect.value = m.name;
     this.store.update(this.selectModel(m));
+    this.history.start("replace");
     this.showModelInfo(this.store.state);
     void this.corpus.load();
     const { text, textB, mask } = this.store.state;
@@ -119,10 +135,105 @@ class App {
 
   private onModelChange(): void {
     const m = this.models.find((x) => x.name === this.modelSelect.value);
-    if (!m) return;
-    this.store.update(this.selectModel(m, { heads: null, weights: null, mask: [], analysis: null, pinned: null }));
+    if (m) this.switchModel(m);
+  }
+
+  /**
+   * The user picked model `m`. After a link with an unknown model, the link's view is kept (fitted
+   * to `m`) and the URL is written again from here on (a new history entry).
+   */
+  private switchModel(m: ModelInfo): void {
+    const fromUnknown = this.unknownModel !== null;
+    this.clearUnknownModel();
+    this.modelSelect.value = m.name;
+    const reset = fromUnknown ? {} : { heads: null, weights: null };
+    this.store.update(this.selectModel(m, { ...reset, mask: [], analysis: null, pinned: null }));
+    if (fromUnknown) this.history.start("auto");
     if (this.input.value.trim()) void this.analyseFromInputs();
     else this.viewer.showMessage("Type a sentence above and press Analyze.");
+  }
+
+  /** The model of a link is not served: say so, offer the served ones, analyse nothing. */
+  private showUnknownModel(name: string): void {
+    this.unknownModel = name;
+    this.history.stop();
+    this.runner.cancel();
+    this.store.update(showAnalysis(this.store.state, null));
+    this.modelSelect.querySelector("option.unknown-model")?.remove();
+    this.modelSelect.prepend(h("option", { value: "", class: "unknown-model", disabled: true }, `${name} (not served)`));
+    this.modelSelect.value = "";
+    this.modelInfo.textContent = "";
+    const links = this.models.flatMap((m, k) => {
+      const query = new URLSearchParams(location.search);
+      query.set("model", m.name);
+      const a = h("a", { href: `?${query}`, class: "switch-model", "data-testid": `switch-model-${m.name}` }, m.name);
+      a.addEventListener("click", (ev) => {
+        if (ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+        ev.preventDefault();
+        this.switchModel(m);
+      });
+      return k ? [", ", a] : [a];
+    });
+    this.error.replaceChildren(
+      h("strong", {}, "Error: "),
+      `this server does not serve model '${name}'; it serves: `,
+      ...links,
+      ". Pick one of them (or another model above) to analyse this link with it.",
+    );
+    this.error.dataset.type = "UnknownModel";
+    this.error.hidden = false;
+    this.viewer.showMessage(`The model '${name}' of this link is not served here: pick a served model above.`);
+  }
+
+  private clearUnknownModel(): void {
+    if (this.unknownModel === null) return;
+    this.unknownModel = null;
+    this.modelSelect.querySelector("option.unknown-model")?.remove();
+    this.showError(null);
+  }
+
+  /**
+   * Back/Forward: apply the entry's URL. Only a different model or different inputs (text, pair,
+   * mask) than the analysis on screen re-analyse; a view change is drawn from the analysis.
+   */
+  private onPopState(): void {
+    if (!this.models.length) return;
+    this.history.popped();
+    const u: UrlState = decodeState(location.search);
+    this.input.value = u.text;
+    this.inputB.value = u.textB;
+    const m = u.model ? this.models.find((x) => x.name === u.model) : this.models[0];
+    if (!m) {
+      this.store.update({ ...u });
+      this.showUnknownModel(u.model);
+      return;
+    }
+    this.clearUnknownModel();
+    this.modelSelect.value = m.name;
+    const s = this.store.state;
+    const hd = s.analysis?.header;
+    const same =
+      hd !== undefined &&
+      hd.model === m.name &&
+      hd.text === u.text &&
+      (hd.text_b ?? "") === u.textB &&
+      hd.mask.join(",") === u.mask.join(",");
+    const patch = this.selectModel(m, { ...u, model: m.name });
+    if (same) {
+      this.runner.cancel();
+      this.store.update(patch);
+      this.viewer.setLoading(null);
+    } else {
+      this.store.update(s.model === m.name ? patch : { ...patch, analysis: null, pinned: null });
+      if (u.text.trim()) void this.run({ text: u.text, textB: u.textB, mask: u.mask });
+      else {
+        this.runner.cancel();
+        this.store.update(showAnalysis(this.store.state, null));
+        this.viewer.showMessage("Type a sentence above and press Analyze.");
+      }
+    }
+    this.history.start("replace");
+    this.showModelInfo(this.store.state);
   }
 
   private showModelInfo(s: State): void {

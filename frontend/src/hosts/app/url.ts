@@ -1,15 +1,16 @@
 // The web app's URL: the store's inputs, view and search in the query string, so that a reload
 // (or a shared link) reproduces the same view. `readUrl` reads it into the store once at start;
-// `writeUrl` writes it from the store after every change. Only values that differ from the
-// defaults are written.
+// history.ts writes it from the store after every change (one browser history entry per view
+// change) and reads it back on Back/Forward. Only values that differ from the defaults are
+// written; weights are rounded (`weightText`).
 //
 //   model=minilm-l6 & text=... & text_b=... & layer=3 & heads=0,4,7 & w=0.5,0.25,0.25
-//   & mask=2,5 & special=0 & th=0.8
+//   & mask=2,5 & special=0 & th=0.8 & byhead=1 & hidefirst=1
 //   & corpus=holmes-minilm-l6 & sby=context & stok=2 & slayer=4 & sheads=1,3 & color=dep
 //   & rel=prev_token & fpos=NOUN & fdep=nsubj & fent=PERSON
 //
-// sby/stok/slayer/sheads describe the last search (re-run after a reload); slayer is in the
-// search's block numbering (docs/API.md), not the attention view's.
+// sby/stok/slayer/sheads describe the last search (re-run after a reload); slayer is a layer as
+// everywhere in exbert (0-based, as in transformers) or `embeddings` (docs/API.md).
 
 import { DEFAULT_THRESHOLD } from "../../api/limits";
 import {
@@ -18,10 +19,14 @@ import {
   defaultState,
   type SearchState,
   type State,
-  type Store,
 } from "../../store";
 
-const URL_KEYS = ["model", "text", "textB", "layer", "heads", "weights", "mask", "hideSpecial", "threshold"] as const;
+const URL_KEYS = [
+  "model", "text", "textB", "layer", "heads", "weights", "mask", "hideSpecial", "threshold", "colorByHead", "hideFirst",
+] as const;
+
+/** The query parameters of the view and the inputs (not of the search). */
+export const URL_PARAMS_OF_VIEW = ["model", "text", "text_b", "layer", "heads", "w", "mask", "special", "th", "byhead", "hidefirst"];
 
 /** The part of the state in the query string besides the search. */
 export type UrlState = Pick<State, (typeof URL_KEYS)[number]>;
@@ -44,6 +49,18 @@ function numList(v: string | null): number[] | null {
   return out.some((n) => !Number.isFinite(n)) ? null : out;
 }
 
+/**
+ * A head weight as written in the URL: at most 3 significant digits and 4 decimals, no trailing
+ * zeros (1/3 -> "0.333", 0.5 -> "0.5", 12.345 -> "12.3"). Parsing accepts any number.
+ */
+export function weightText(w: number): string {
+  if (!Number.isFinite(w) || w === 0) return String(w);
+  const decimals = Math.min(4, Math.max(0, 2 - Math.floor(Math.log10(Math.abs(w)))));
+  const r = Number(w.toFixed(decimals));
+  // A tiny nonzero weight stays nonzero (one significant digit).
+  return String(r !== 0 ? r : Number(w.toPrecision(1)));
+}
+
 const params = (query: string) => new URLSearchParams(query.startsWith("?") ? query.slice(1) : query);
 
 /** Encode a state as a query string (without the leading "?"). */
@@ -54,10 +71,12 @@ export function encodeState(s: UrlState): string {
   if (s.textB) p.set("text_b", s.textB);
   if (s.layer !== 0) p.set("layer", String(s.layer));
   if (s.heads) p.set("heads", s.heads.join(","));
-  if (s.heads && s.weights) p.set("w", s.weights.map((w) => String(w)).join(","));
+  if (s.heads && s.weights) p.set("w", s.weights.map(weightText).join(","));
   if (s.mask.length) p.set("mask", s.mask.join(","));
   if (!s.hideSpecial) p.set("special", "0");
   if (s.threshold !== DEFAULT_THRESHOLD) p.set("th", String(s.threshold));
+  if (s.colorByHead) p.set("byhead", "1");
+  if (s.hideFirst) p.set("hidefirst", "1");
   return p.toString();
 }
 
@@ -81,6 +100,8 @@ export function decodeState(query: string): UrlState {
   s.hideSpecial = p.get("special") !== "0";
   const th = Number(p.get("th") ?? DEFAULT_THRESHOLD);
   s.threshold = Number.isFinite(th) && th > 0 && th <= 1 ? th : DEFAULT_THRESHOLD;
+  s.colorByHead = p.get("byhead") === "1";
+  s.hideFirst = p.get("hidefirst") === "1";
   return s;
 }
 
@@ -109,8 +130,10 @@ export function decodeSearchState(query: string): SearchState {
   s.corpus = p.get("corpus") ?? "";
   const by = p.get("sby");
   const token = Number(p.get("stok") ?? "x");
-  const layer = Number(p.get("slayer") ?? "x");
-  if ((by === "embedding" || by === "context") && Number.isInteger(token) && token >= 0 && Number.isInteger(layer) && layer >= 0) {
+  const slayer = p.get("slayer");
+  const layer = slayer === "embeddings" ? slayer : Number(slayer ?? "x");
+  const layerOk = layer === "embeddings" || (Number.isInteger(layer) && layer >= 0);
+  if ((by === "embedding" || by === "context") && Number.isInteger(token) && token >= 0 && layerOk) {
     s.by = by;
     s.token = token;
     s.layer = layer;
@@ -133,36 +156,4 @@ export function readUrl(query: string): Partial<State> {
 /** The query string of a state (without "?"). */
 export function urlQuery(s: State): string {
   return [encodeState(s), encodeSearchState(s.search)].filter(Boolean).join("&");
-}
-
-const URL_WRITES_PER_10S = 120;
-
-/**
- * Keep the URL equal to the store (history.replaceState): at once, except when more than
- * URL_WRITES_PER_10S writes happened in the last 10 s (a slider drag): browsers ignore state
- * updates beyond ~200 per 10 s, so a trailing write then catches the last change.
- */
-export function writeUrl(store: Store<State>): void {
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  let writes: number[] = [];
-  let written = location.search.replace(/^\?/, "");
-  const write = () => {
-    timer = null;
-    const t = performance.now();
-    writes = writes.filter((w) => t - w < 10_000);
-    writes.push(t);
-    written = urlQuery(store.state);
-    if (`?${written}` !== location.search) history.replaceState(null, "", (written ? `?${written}` : location.pathname) + location.hash);
-  };
-  store.subscribe((s) => {
-    if (urlQuery(s) === written) return;
-    const now = performance.now();
-    const recent = writes.filter((w) => now - w < 10_000).length;
-    if (recent < URL_WRITES_PER_10S) {
-      if (timer) clearTimeout(timer);
-      write();
-    } else if (!timer) {
-      timer = setTimeout(write, 250);
-    }
-  });
 }

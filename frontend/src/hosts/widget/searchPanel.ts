@@ -5,13 +5,16 @@
 import type { CorpusToken, SearchBy, SearchMatch, SearchResult } from "../../api/types";
 import { displayToken } from "../../attention/view";
 import { SearchFigures } from "../../corpus/figures";
+import { LAYER_NOTE, layerName, type SearchLayer } from "../../corpus/search";
 import { h } from "../../dom";
 
 /** The kernel's `search_result` trait (exbert.search's SearchResult.to_dict()), as far as read. */
 export interface WidgetSearchResult {
   by: string;
+  /** The layer searched: 0-based as the view's (and the histogram's) layer, or "embeddings". */
+  layer?: SearchLayer;
   matches: (Pick<SearchMatch, "rank" | "score" | "text" | "position"> & { tokens: Partial<CorpusToken>[] })[];
-  query?: { token: number; text: string; view_layer: number };
+  query?: { token: number; text: string; layer?: SearchLayer };
 }
 
 const cut = (s: string, n: number, left: boolean) =>
@@ -78,10 +81,15 @@ export class WidgetSearchPanel {
       return;
     }
     const q = r.query;
+    // One layer numbering: the caption names the layer the result was searched at, as the
+    // max-attention histogram does.
+    const layer = r.layer ?? q?.layer;
     const caption = h(
       "div",
-      { class: "corpus-caption" },
-      `${r.matches.length} nearest by ${r.by}` + (q ? ` to \u201c${displayToken(q.text, 30)}\u201d (#${q.token}) at layer ${q.view_layer}` : ""),
+      { class: "corpus-caption", "data-testid": "corpus-caption", title: LAYER_NOTE },
+      `${r.matches.length} nearest by ${r.by}` +
+        (q ? ` to \u201c${displayToken(q.text, 30)}\u201d (#${q.token})` : "") +
+        (layer !== undefined ? ` at ${layerName(layer)}` : ""),
     );
     const table = h("table");
     for (const m of r.matches) {

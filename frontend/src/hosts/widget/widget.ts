@@ -32,7 +32,7 @@ export interface WidgetModel {
   send(content: unknown, callbacks?: unknown, buffers?: (ArrayBuffer | ArrayBufferView)[]): void;
 }
 
-const VIEW_TRAITS = ["layer", "heads", "weights", "hide_special", "threshold"] as const;
+const VIEW_TRAITS = ["layer", "heads", "weights", "hide_special", "threshold", "color_by_head", "hide_first"] as const;
 
 /** `:root` rules of the app's stylesheet apply to the shadow host instead. */
 export function scopeCss(text: string): string {
@@ -48,6 +48,8 @@ function viewFromTraits(model: WidgetModel): ViewState {
     weights: weights && heads && weights.length === heads.length ? [...weights] : null,
     hideSpecial: Boolean(model.get("hide_special") ?? true),
     threshold: Number(model.get("threshold") ?? DEFAULT_THRESHOLD),
+    colorByHead: Boolean(model.get("color_by_head") ?? false),
+    hideFirst: Boolean(model.get("hide_first") ?? false),
   };
 }
 
@@ -57,6 +59,8 @@ function viewToTraits(model: WidgetModel, v: ViewState): void {
   model.set("weights", v.weights);
   model.set("hide_special", v.hideSpecial);
   model.set("threshold", v.threshold);
+  model.set("color_by_head", Boolean(v.colorByHead));
+  model.set("hide_first", Boolean(v.hideFirst));
   model.save_changes();
 }
 

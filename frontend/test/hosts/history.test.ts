@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import { createStore } from "../../src/store";
+import { changedViewParams, GROUP_MS, UrlHistory, type HistoryPort } from "../../src/hosts/app/history";
+import { decodeState, weightText, encodeState, urlState } from "../../src/hosts/app/url";
+
+/** A history stand-in: the entries and the index of the current one. */
+class FakeHistory implements HistoryPort {
+  entries: string[];
+  at = 0;
+  constructor(first: string) {
+    this.entries = [first];
+  }
+  search = () => this.entries[this.at];
+  push = (q: string) => {
+    this.entries = [...this.entries.slice(0, this.at + 1), q];
+    this.at++;
+  };
+  replace = (q: string) => {
+    this.entries[this.at] = q;
+  };
+  back(): void {
+    this.at--;
+  }
+}
+
+const tick = () => new Promise<void>((r) => queueMicrotask(r));
+
+function setup(first = "model=m&text=hi") {
+  const store = createStore({ ...decodeState(first) });
+  const port = new FakeHistory(first);
+  let t = 1000;
+  const clock = { now: () => t, advance: (ms: number) => (t += ms) };
+  const hist = new UrlHistory(store, port, clock.now);
+  return { store, port, clock, hist };
+}
+
+describe("URL history", () => {
+  it("writes nothing before start, and the first write replaces the entry", async () => {
+    const { store, port, hist } = setup("text=hi");
+    store.update({ model: "m" });
+    await tick();
+    expect(port.entries).toEqual(["text=hi"]);
+    hist.start("replace");
+    expect(port.entries).toEqual(["model=m&text=hi"]);
+  });
+
+  it("pushes one entry per view change and groups the same control within GROUP_MS", async () => {
+    const { store, port, clock, hist } = setup();
+    hist.start("replace");
+    store.update({ layer: 1 });
+    await tick();
+    clock.advance(100);
+    store.update({ layer: 2 }); // a held arrow key: grouped
+    await tick();
+    clock.advance(100);
+    store.update({ layer: 3 });
+    await tick();
+    expect(port.entries).toEqual(["model=m&text=hi", "model=m&text=hi&layer=3"]);
+    clock.advance(100);
+    store.update({ threshold: 0.5 }); // another control: a new entry
+    await tick();
+    clock.advance(GROUP_MS + 1);
+    store.update({ layer: 4 }); // the same control, later: a new entry
+    await tick();
+    expect(port.entries.length).toBe(4);
+    expect(port.entries[3]).toContain("layer=4");
+  });
+
+  it("writes the changes of one task once (a model switch that re-analyses)", async () => {
+    const { store, port, hist } = setup();
+    hist.start("replace");
+    store.update({ model: "n", heads: null });
+    store.update({ text: "other" });
+    await tick();
+    expect(port.entries).toEqual(["model=m&text=hi", "model=n&text=other"]);
+  });
+
+  it("replaces the entry for search-only changes", async () => {
+    const { store, port, hist } = setup();
+    hist.start("replace");
+    store.update({ search: { ...store.state.search, corpus: "c" } });
+    await tick();
+    expect(port.entries).toEqual(["model=m&text=hi&corpus=c"]);
+  });
+
+  it("after Back, applying the entry writes no new entry; the next change pushes", async () => {
+    const { store, port, clock, hist } = setup();
+    hist.start("replace");
+    store.update({ layer: 2 });
+    await tick();
+    port.back();
+    hist.popped();
+    store.update({ ...decodeState(port.search()) });
+    hist.start("replace");
+    await tick();
+    expect(port.entries).toEqual(["model=m&text=hi", "model=m&text=hi&layer=2"]);
+    expect(port.at).toBe(0);
+    clock.advance(10);
+    store.update({ layer: 5 });
+    await tick();
+    expect(port.entries).toEqual(["model=m&text=hi", "model=m&text=hi&layer=5"]);
+    expect(port.at).toBe(1);
+  });
+
+  it("writes nothing while stopped (a link with an unknown model); a pick then pushes", async () => {
+    const { store, port, hist } = setup("model=nope&text=hi");
+    hist.stop();
+    store.update({ search: { ...store.state.search, corpus: "x" } });
+    await tick();
+    expect(port.entries).toEqual(["model=nope&text=hi"]);
+    store.update({ model: "m" });
+    hist.start("auto");
+    expect(port.entries).toEqual(["model=nope&text=hi", "model=m&text=hi&corpus=x"]);
+  });
+
+  it("names the view parameters that changed", () => {
+    expect(changedViewParams("model=m&layer=1&corpus=a", "model=m&layer=2&corpus=b")).toEqual(["layer"]);
+    expect(changedViewParams("a=1", "a=1")).toEqual([]);
+  });
+});
+
+describe("weights in the URL", () => {
+  it("are rounded to 3 significant digits and at most 4 decimals, no trailing zeros", () => {
+    expect(weightText(1 / 3)).toBe("0.333");
+    expect(weightText(0.5)).toBe("0.5");
+    expect(weightText(2)).toBe("2");
+    expect(weightText(0.1666)).toBe("0.167");
+    expect(weightText(12.345)).toBe("12.3");
+    expect(weightText(0.000123456)).toBe("0.0001");
+    expect(weightText(0.00001)).toBe("0.00001");
+    expect(weightText(0)).toBe("0");
+    const s = { ...urlState(decodeState("")), heads: [0, 1, 2], weights: [1 / 3, 1 / 3, 0.3333333333333333] };
+    expect(encodeState(s)).toBe("heads=0%2C1%2C2&w=0.333%2C0.333%2C0.333");
+  });
+
+  it("parse long values as before", () => {
+    expect(decodeState("heads=0,1&w=0.3333333333333333,0.6666666666666666").weights).toEqual([0.3333333333333333, 0.6666666666666666]);
+  });
+});
