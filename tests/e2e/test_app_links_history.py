@@ -58,6 +58,9 @@ def test_unknown_model_in_a_link_is_an_error_on_the_page(page, server):
     assert page.url == link, "the URL is left as the user gave it"
     assert requests == [], "nothing is analysed with another model"
     assert page.get_attribute(tid("attention-view"), "data-ready") != "true"
+    # the corpus panel does not suggest building a corpus for the unknown model
+    note = page.wait_for_selector(tid("corpus-note"), state="visible").inner_text()
+    assert "bert-large-nope" not in note and "served model" in note
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "unknown-model.png"))
 
@@ -107,8 +110,10 @@ def test_back_and_forward_step_through_view_changes_without_reanalysing(page, se
 
     # a held arrow key (rapid changes of the same control) is one entry
     page.wait_for_timeout(600)
-    for _ in range(2):
-        page.keyboard.press("ArrowLeft")
+    # two key repeats within the grouping window, dispatched together so that a slow machine
+    # cannot space them apart (the window itself: frontend/test/hosts/history.test.ts)
+    page.evaluate("""() => { for (let i = 0; i < 2; i++) document.dispatchEvent(
+        new KeyboardEvent("keydown", {key: "ArrowLeft", bubbles: true, cancelable: true})); }""")
     page.wait_for_function("() => new URLSearchParams(location.search).get('layer') === '1'")
     assert page.evaluate("history.length") == start_len + 3
 

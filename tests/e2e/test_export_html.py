@@ -104,7 +104,9 @@ def svg_token_texts(root: ET.Element) -> list[str]:
 
 def live_token_texts(page) -> list[str]:
     return page.eval_on_selector_all(
-        f"{VIEW} div.token:not([hidden]) .txt", "els => els.map(e => e.textContent)"
+        f"{VIEW} div.token:not([hidden]) .txt",
+        # as shown: a word piece's continuation mark ("##") and its text
+        "els => els.map(e => (e.parentElement.querySelector('.cont')?.textContent ?? '') + e.textContent)",
     )
 
 

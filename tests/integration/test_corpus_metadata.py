@@ -53,7 +53,9 @@ def test_bad_lines_skipped_and_counted(jsonl_corpus: tuple[Corpus, Any]) -> None
     corpus, _ = jsonl_corpus
     raw = corpus.manifest.raw
     assert corpus.n_sentences == 18
-    assert raw["input"]["skipped"] == {"lines": 2, "first": 'line 3: no "text"'}
+    skipped = raw["input"]["skipped"]
+    assert skipped["lines"] == 2 and skipped["first"] == 'line 3: no "text"'
+    assert len(skipped["examples"]) == 2 and skipped["examples"][0] == skipped["first"]
     assert raw["documents"]["fields"] == ["html", "id", "source", "year"]
     assert raw["documents"]["count"] == 18 and "docs.npy" in corpus.manifest.files
 
@@ -110,7 +112,7 @@ def test_strict_stops_at_the_first_bad_line(tmp_path: Path, capsys) -> None:
     code = main(["corpus", "build", str(p), "--model", "minilm-l6", "--out",
                  str(tmp_path / "out"), "--strict", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err
     assert 'docs.jsonl:3: no "text"' in err
     assert not (tmp_path / "out" / "manifest.json").exists()
 

@@ -41,6 +41,8 @@ export class CorpusController {
   constructor(
     container: HTMLElement,
     private readonly store: Store<State>,
+    /** Whether the server serves `model` (a shared link may name one it does not). */
+    private readonly isServed: (model: string) => boolean = () => true,
   ) {
     const initial = store.state.search;
     this.restoreCorpus = initial.corpus;
@@ -117,6 +119,7 @@ export class CorpusController {
     const chosen = list.find((c) => c.name === this.search.corpus) ?? list[0] ?? null;
     let note: string | null = null;
     if (this.listError) note = `The corpus list could not be loaded: ${this.listError}`;
+    else if (model && !this.isServed(model)) note = `Pick a served model above to search its corpora.`;
     else if (!list.length) {
       note =
         (this.all.length

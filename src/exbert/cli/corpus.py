@@ -160,10 +160,11 @@ def run_build(args: argparse.Namespace) -> int:
 
 def _print_input_notes(raw: dict[str, Any]) -> None:
     """The skipped bad records and the document fields of a finished build."""
-    skipped = raw.get("input", {}).get("skipped") or {}
-    if skipped.get("lines"):
-        n = int(skipped["lines"])
-        print(f"skipped {n} line{'s' if n != 1 else ''} (first: {skipped.get('first')})")
+    from exbert.corpus.inputs import Skipped
+
+    skipped = Skipped.from_dict(raw.get("input", {}).get("skipped") or {})
+    if skipped.count:
+        print(skipped.summary())
     fields = raw.get("documents", {}).get("fields")
     if fields:
         print(f"document metadata: {', '.join(fields)} (filter as doc.NAME=VALUE)")

@@ -46,7 +46,8 @@ PACKAGES = (
 )
 #: The built browser app (a wheel carries it; hatch_build.py builds it).
 STATIC = Path(__file__).resolve().parents[1] / "static"
-BUNDLE = (("app", "index.html"), ("widget", "widget/widget.js"))
+BUNDLE = (("app", "index.html"), ("widget", "widget/widget.js"),
+          ("exports", "standalone/exbert-standalone.js"))
 _BUNDLE_HINT = (
     "the browser app is built into the wheel: reinstall exbert from a wheel; in a clone, run "
     "`bash scripts/install.sh` or `cd frontend && npm ci && npm run build`"

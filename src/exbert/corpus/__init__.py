@@ -22,7 +22,6 @@ from __future__ import annotations
 from exbert.corpus.build import build
 from exbert.corpus.layers import default_layers, resolve_layers
 from exbert.corpus.manifest import (
-    LAYER_CONVENTION,
     SCHEMA_VERSION,
     CorpusManifest,
     read_manifest,
@@ -30,7 +29,6 @@ from exbert.corpus.manifest import (
 )
 
 __all__ = [
-    "LAYER_CONVENTION",
     "SCHEMA_VERSION",
     "CorpusManifest",
     "build",

@@ -32,6 +32,7 @@ Durability:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -159,12 +160,12 @@ def _build_locked(model: Model, source: Path, fmt: str, work: WorkDir, stored: l
     input_sha = _input_sha256(source)
     reading = ReadOptions(text_field=options.text_field, strict=options.strict)
     if fmt != "txt":  # no pyarrow, no text column, a bad record with strict: said before spaCy
-        records = read_records(source, reading, meta=False)
-        if options.strict:
-            for _ in records:
-                pass
-        else:
-            next(records, None)
+        with contextlib.closing(read_records(source, reading, meta=False)) as records:
+            if options.strict:
+                for _ in records:
+                    pass
+            else:
+                next(records, None)
     cache_dir = _annotation_dir() if options.annotation_cache else None
     sentences = SentenceSource(options.spacy_pipeline, source, input_sha, fmt,
                                options.min_words, cache_dir, reading)

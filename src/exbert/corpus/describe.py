@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exbert.corpus.layout import CHUNK_VECTORS, Plan
-from exbert.corpus.manifest import FORMAT, LAYER_CONVENTION, SCHEMA_VERSION, rebuild_command
+from exbert.corpus.manifest import FORMAT, SCHEMA_VERSION, STORAGE_CONVENTION, rebuild_command
 
 if TYPE_CHECKING:
     from exbert.corpus.config import BuildConfig
@@ -47,7 +47,7 @@ def manifest_document(model: Model, config: BuildConfig, plan: Plan,
         },
         "layers": plan.layers,
         "context_layers": plan.ctx_layers,
-        "layer_convention": LAYER_CONVENTION,
+        "layer_convention": STORAGE_CONVENTION,
         "vectors": {
             "encoding": "unit-length, rotated, int8 with a fixed step (exbert.corpus.vectors)",
             "dtype": "int8",

@@ -82,7 +82,8 @@ class ReadOptions:
 
 @dataclass
 class Skipped:
-    """The bad records a read skipped: how many, and the first one in words."""
+    """The bad records a read skipped: how many, the first one and up to five, in words
+    (recorded in the manifest's ``input.skipped``)."""
 
     count: int = 0
     first: str | None = None
@@ -96,7 +97,11 @@ class Skipped:
             self.examples.append(where)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"lines": self.count, "first": self.first}
+        return {"lines": self.count, "first": self.first, "examples": list(self.examples)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Skipped:
+        return cls(int(d.get("lines") or 0), d.get("first"), list(d.get("examples") or []))
 
     def summary(self) -> str:
         """``skipped 3 lines (first: line 12: no "text")`` or ""."""

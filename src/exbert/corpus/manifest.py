@@ -50,10 +50,12 @@ SCHEMA_VERSION = 2  # 2: attention argmaxes skip special tokens
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 16 << 20
 
-LAYER_CONVENTION = (
-    "embedding layer l (0..L) = hidden_states[l] (0: embedding output, l: output of block l); "
-    "context and attention layer l (1..L) = block l = contexts[l-1], attentions[l-1]"
+STORAGE_CONVENTION = (
+    "stored index l (0..L) = hidden_states[l] (0: the embeddings, l: the output of layer l-1); "
+    "for l >= 1 also layer l-1's contexts[l-1] and attentions[l-1] (users see layers: "
+    "exbert.view)"
 )
+"""How the manifest's ``layers`` and the file names count (written as ``layer_convention``)."""
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,13 @@ def unreachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    proxy = urllib.request.getproxies().get(parts.scheme or "https")
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme or "https") or proxies.get("all")
     if proxy and not urllib.request.proxy_bypass(host):
         p = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        host, port = p.hostname or host, p.port or 8080
+        if p.scheme not in ("http", "https"):  # socks and others: leave it to the libraries
+            return None
+        host, port = p.hostname or host, p.port or (443 if p.scheme == "https" else 80)
     outcome: list[str | None] = []
 
     def connect() -> None:

@@ -10,16 +10,20 @@ to exbert makes a new key, so a stale description is never used. Hub ids are not
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from exbert._version import __version__
 from exbert.info import ModelInfo
 
+KEEP = 64
+"""Most descriptions kept (each a few hundred bytes)."""
 _FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
           "vocab.txt", "generation_config.json")
 
@@ -58,14 +62,31 @@ def remember_info(
     key = _key(form, location, kind)
     if key is None:
         return
-    target = cache_dir / "info" / f"{key}.json"
+    folder = cache_dir / "info"
+    tmp: str | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(info.to_dict()), encoding="utf-8")
-        tmp.replace(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info.to_dict(), f)
+        os.replace(tmp, folder / f"{key}.json")
+        tmp = None
+        _evict(folder)
     except OSError:
         pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _evict(folder: Path) -> None:
+    """Keep the :data:`KEEP` most recently written descriptions (each model's files, moved or
+    changed, make a new key; the old ones are never read again)."""
+    entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[KEEP:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
 
 
 def recall_info(

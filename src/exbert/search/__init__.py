@@ -25,7 +25,6 @@ from exbert.search.corpus import Corpus
 from exbert.search.filters import parse_filters
 from exbert.search.heads import HeadRanking
 from exbert.search.results import CorpusToken, Match, MaxAttention, SearchResult, Summary
-from exbert.search.serving import open_for_server
 from exbert.view import (
     DEFAULT_K,
     DEFAULT_WINDOW,
@@ -47,7 +46,6 @@ __all__ = [
     "MaxAttention",
     "SearchResult",
     "Summary",
-    "open_for_server",
     "parse_filters",
     "search",
 ]

@@ -283,7 +283,7 @@ class Corpus:
 
     def _max_attention_at(self, ids: np.ndarray, hidden: int, heads: Sequence[int] | None,
                           model: Model | None, special_attention: bool) -> MaxAttentions:
-        """:meth:`max_attention` at stored hidden-state index ``hidden`` (block ``hidden``)."""
+        """:meth:`max_attention` at stored hidden-state index ``hidden`` (layer ``hidden - 1``)."""
         if hidden not in self.manifest.context_layers:
             return [None] * len(ids), (
                 f"the attention of layer {hidden_to_layer(hidden)} is not stored")

@@ -3,7 +3,7 @@ named to clients by its corpus name, never by its folder (errors included).
 
 :func:`corpora_for_server` reads only the manifests and returns :class:`ServedCorpus` objects
 that open their corpus on first use (or on the server's background warm-up), so that a
-server answers before its corpora are mapped; :func:`open_for_server` opens them at once.
+server answers before its corpora are mapped.
 """
 
 from __future__ import annotations
@@ -130,15 +130,3 @@ def corpora_for_server(dirs: Iterable[str | Path], models: Iterable[str]
         out[name] = ServedCorpus(name, folder, manifest)
     return out
 
-
-def open_for_server(dirs: Iterable[str | Path], models: Mapping[str, Model]) -> dict[str, Corpus]:
-    """Open each corpus folder for the server at once, checked against the served model it
-    was built for. Returns ``{corpus name: Corpus}`` (names made unique with a suffix)."""
-    out: dict[str, Corpus] = {}
-    for name, served in corpora_for_server(dirs, models).items():
-        model = models[served.manifest.model.name]
-        served.check_model(model)
-        corpus = served.open()
-        corpus.check_model(model)
-        out[name] = corpus
-    return out

@@ -20,6 +20,7 @@ from exbert.server.lazy import ModelSlot, start_warm_up
 from exbert.server.routes import api_router
 from exbert.server.security import Guard, SecurityMiddleware, allowed_hosts
 from exbert.server.state import AppState, ServerConfig
+from exbert.view import hidden_to_layer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -51,7 +52,9 @@ def _examples(models: Mapping[str, Model], corpora: Mapping[str, Any]) -> dict[s
     for name, corpus in corpora.items():
         manifest = getattr(corpus, "manifest", None)
         model = getattr(getattr(manifest, "model", None), "name", None)
-        layers = [v for v in getattr(corpus, "layers", None) or () if isinstance(v, int)]
+        # from the manifest: the schema must not wait for a corpus to open
+        stored = getattr(manifest, "layers", None) or ()
+        layers = [v for v in map(hidden_to_layer, stored) if isinstance(v, int)]
         if model in models and layers:
             out["search"] = {"model": model, "corpus": name, "text": EXAMPLE_TEXT, "token": 1,
                              "layer": max(layers), "by": "embedding", "k": 5}

@@ -57,7 +57,8 @@ def server_paths(state: Any) -> dict[str, str]:
         if folder:
             out[str(folder)] = f"corpus {name!r}"
     for name, model in dict(getattr(state, "models", {}) or {}).items():
-        info = getattr(model, "_info", None) or getattr(model, "info", None)
+        # a model still loading (ModelSlot) has `_info`, maybe None: never wait for it here
+        info = model._info if hasattr(model, "_info") else getattr(model, "info", None)
         source = str(getattr(info, "source", "") or "")
         where = source.split(":", 1)[-1]
         if where.startswith(os.sep):

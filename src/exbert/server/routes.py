@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from exbert.analysis.frame import MEDIA_TYPE, chosen_layers, encode_frame, header_with_attention
+from exbert.errors import ExbertError
 from exbert.server.responses import JSONBytes
 from exbert.server.schemas import (
     AnalysisOut,
@@ -43,7 +44,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _corpus_out(corpus: Any) -> dict[str, Any]:
-    """A corpus as clients see it, with the labels and document fields its filters accept."""
+    """A corpus as clients see it, with the labels and document fields its filters accept.
+    Opens a served corpus on first use (checksums: call it off the event loop)."""
     info = corpus_info(corpus)
     tables = getattr(corpus, "tables", None)
     if tables is not None:
@@ -101,16 +103,24 @@ def api_router() -> APIRouter:
         header["attention"]["data"] = analysis.attentions[chosen].round(5).tolist()
         return JSONBytes(header)
 
+    # The corpus routes are plain functions, which FastAPI runs on its thread pool: the first
+    # use of a corpus opens it (checksums of its files), which must not hold the event loop.
     @router.get("/corpora", response_model=CorporaOut)
-    async def corpora(request: Request) -> dict[str, Any]:
-        return {"corpora": [_corpus_out(c) for c in state_of(request).corpora.values()]}
+    def corpora(request: Request) -> dict[str, Any]:
+        out = []
+        for corpus in state_of(request).corpora.values():
+            try:
+                out.append(_corpus_out(corpus))
+            except ExbertError:  # unusable: logged when opened, and no longer listed
+                continue
+        return {"corpora": out}
 
     @router.get("/corpora/{name}", response_model=CorpusInfoOut)
-    async def corpus_detail(request: Request, name: str) -> dict[str, Any]:
+    def corpus_detail(request: Request, name: str) -> dict[str, Any]:
         return _corpus_out(state_of(request).corpus(name))
 
     @router.get("/corpora/{name}/heads", response_model=HeadRankingOut)
-    async def head_ranking(
+    def head_ranking(
         request: Request, name: str, top: int = Query(DEFAULT_TOP_HEADS, ge=1, le=MAX_INDEX)
     ) -> dict[str, Any]:
         """Head discovery: every layer x head ranked by how often its max attention falls on

@@ -35,6 +35,12 @@ def no_hub(tmp_path, monkeypatch):
     for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HTTP_PROXY", "HTTPS_PROXY",
               "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(k, raising=False)
+    # huggingface_hub reads the environment once, at its import (earlier tests imported it):
+    # what this process's libraries use is in its constants, so they point there too
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", env["HF_ENDPOINT"])
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", env["HF_HUB_CACHE"])
     return env
 
 
@@ -60,6 +66,7 @@ def test_unreachable_hub_refuses_an_uncached_hub_id(no_hub):
     message = err.value.message
     assert_names_the_way_offline(message)
     assert "cannot be reached" in message  # and says why
+    assert no_hub["HF_ENDPOINT"] in message  # the probe asked the configured hub only
 
 
 def test_probe_tells_a_closed_port_from_a_listening_one():

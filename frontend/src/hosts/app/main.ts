@@ -68,7 +68,7 @@ class App {
       onNeedLayer: (l) => void this.runner.fetchLayers([l]),
       onRendered: pageRendered,
     });
-    this.corpus = new CorpusController(corpusRoot, store);
+    this.corpus = new CorpusController(corpusRoot, store, (name) => !this.models.length || this.models.some((m) => m.name === name));
     this.runner = new AnalysisRunner(store, this.viewer, {
       busy: (on) => {
         if (on) document.body.dataset.ready = "false";
