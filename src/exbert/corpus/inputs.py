@@ -25,7 +25,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -139,7 +139,7 @@ def read_units(path: Path, start: int = 0, options: ReadOptions | None = None) -
 
 
 def read_records(path: Path, options: ReadOptions, skipped: Skipped | None = None, *,
-                 start: int = 0, meta: bool = True) -> Iterator[Record]:
+                 start: int = 0, meta: bool = True) -> Generator[Record, None, None]:
     """The good records of a .jsonl or Parquet input from unit index ``start`` on; the bad
     ones before are counted in ``skipped`` (or raise, with ``options.strict``)."""
     fmt = input_format(path)
