@@ -9,30 +9,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from test_attention_view import SENTENCE, edges, tid, wait_ready
 
 pytestmark = pytest.mark.e2e
 
-SENTENCE = "The cat sat on the mat because it was tired."
 SHOTS = Path("/tmp/shots-app")
-
-
-def tid(name: str) -> str:
-    return f'[data-testid="{name}"]'
-
-
-def edges(page) -> list[tuple[str, str, str]]:
-    return page.eval_on_selector_all(
-        f"{tid('attention-view')} path.edge",
-        "els => els.map(e => [e.dataset.from, e.dataset.to, e.dataset.weight])",
-    )
-
-
-def wait_ready(page, layer: int | None = None) -> None:
-    sel = f'{tid("attention-view")}[data-ready="true"]'
-    if layer is not None:
-        sel += f'[data-layer="{layer}"]'
-    page.wait_for_selector(sel, timeout=60_000)
-    page.wait_for_selector(f"{tid('attention-view')} path.edge", timeout=60_000)
 
 
 def query(page) -> dict[str, list[str]]:

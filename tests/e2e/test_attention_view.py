@@ -22,8 +22,12 @@ def edges(page) -> list[tuple[str, str, str]]:
     )
 
 
-def wait_ready(page) -> None:
-    page.wait_for_selector(f'{tid("attention-view")}[data-ready="true"]', timeout=60_000)
+def wait_ready(page, layer: int | None = None) -> None:
+    """The view drawn (at ``layer``, when given), with its edges."""
+    sel = f'{tid("attention-view")}[data-ready="true"]'
+    if layer is not None:
+        sel += f'[data-layer="{layer}"]'
+    page.wait_for_selector(sel, timeout=60_000)
     page.wait_for_selector(f"{tid('attention-view')} path.edge", timeout=60_000)
 
 
