@@ -64,6 +64,71 @@ export interface Analysis {
   attention: AttentionLayers;
   /** The model's mask token; null when it cannot mask (autoregressive models). */
   maskToken: string | null;
+  /** The server's id of the analysis (its other layers come from /api/analyses/{id}/attention). */
+  id?: string;
+}
+
+/**
+ * A long document analysed lazily (the header's `attention.mode` is "lazy"): no attention in the
+ * frame; the document view (src/long/) fetches blocks, windows, rows and stats by `id`.
+ */
+export interface LongDoc {
+  id: string;
+  header: AnalysisHeader;
+  /** The model's mask token; null when it cannot mask. */
+  maskToken: string | null;
+}
+
+/** Whether the reader colours tokens by the attention a token gives ("out") or receives ("in"). */
+export type Direction = "out" | "in";
+
+/** The document view's state (src/long/). */
+export interface LongState {
+  /** The brushed window: tokens start..stop-1 of the document (at most MAX_WINDOW_TOKENS). */
+  start: number;
+  stop: number;
+  /** The reader's selected token (document position), or null. */
+  token: number | null;
+  direction: Direction;
+  /** The per-head statistic of the layers x heads heatmap. */
+  stat: string;
+}
+
+/** Widest window (tokens) the document view asks for: the server's MAX_WINDOW_TOKENS. */
+export const MAX_WINDOW_TOKENS = 512;
+/** The window of a new document: its first DEFAULT_WINDOW_TOKENS tokens. */
+export const DEFAULT_WINDOW_TOKENS = 128;
+export const DEFAULT_STAT = "first_token";
+
+export function defaultLongState(): LongState {
+  return { start: 0, stop: DEFAULT_WINDOW_TOKENS, token: null, direction: "out", stat: DEFAULT_STAT };
+}
+
+/** A document view state fitted to a document of `T` tokens (the window inside it, at most
+ * MAX_WINDOW_TOKENS wide and at least one token; a token past the end dropped). */
+export function fitLong(l: LongState, T: number): LongState {
+  const n = Math.max(1, T);
+  let start = Math.min(Math.max(0, Math.floor(l.start)), n - 1);
+  let stop = Math.min(Math.max(start + 1, Math.floor(l.stop)), n, start + MAX_WINDOW_TOKENS);
+  if (stop <= start) [start, stop] = [0, Math.min(n, DEFAULT_WINDOW_TOKENS)];
+  const token = l.token !== null && l.token >= 0 && l.token < T ? l.token : null;
+  return { ...l, start, stop, token };
+}
+
+/** The change that shows lazy document `d`: the document view fitted to it, the analysis on
+ * screen dropped (the document view replaces the all-tokens view). */
+export function showDocument(s: State, d: LongDoc): Partial<State> {
+  return { doc: d, long: fitLong(s.long, d.header.tokens.length), analysis: null, pinned: null };
+}
+
+/** The document view of new inputs: the first window, no token (the statistic shown stays). */
+export function newInputsLong(s: State): LongState {
+  return { ...defaultLongState(), stat: s.long.stat };
+}
+
+/** A click on cell (layer, head) of the head statistics: that layer, only that head. */
+export function selectHeadCell(layer: number, head: number): Partial<ViewState> {
+  return { layer, heads: [head], weights: null };
 }
 
 export interface Shape {
@@ -86,6 +151,10 @@ export interface State extends ViewState {
   analysis: Analysis | null;
   /** The pinned (clicked) token of the analysis. */
   pinned: Focus | null;
+  /** A long document analysed lazily (shown in the document view instead of `analysis`). */
+  doc: LongDoc | null;
+  /** The document view's state. */
+  long: LongState;
 }
 
 export const DEFAULT_RELATION = "dep_head";
@@ -119,6 +188,8 @@ export function defaultState(): State {
     shape: { layers: 0, heads: 0 },
     analysis: null,
     pinned: null,
+    doc: null,
+    long: defaultLongState(),
   };
 }
 
@@ -134,9 +205,9 @@ export function sameView(a: ViewState, b: ViewState): boolean {
   return JSON.stringify(viewOf(a)) === JSON.stringify(viewOf(b));
 }
 
-/** Layers and heads: the analysis's, else the model's. */
-export function shapeOf(s: Pick<State, "analysis" | "shape">): Shape {
-  const h = s.analysis?.header;
+/** Layers and heads: the analysis's (or the long document's), else the model's. */
+export function shapeOf(s: Pick<State, "analysis" | "shape"> & { doc?: LongDoc | null }): Shape {
+  const h = s.analysis?.header ?? s.doc?.header;
   return h ? { layers: h.n_layers, heads: h.n_heads } : s.shape;
 }
 
@@ -155,7 +226,7 @@ export function fitView<S extends ViewState>(s: S, layers: number, heads: number
 /** The change that shows analysis `a`: the pinned token stays if the tokens are as many. */
 export function showAnalysis(s: State, a: Analysis | null): Partial<State> {
   const sameTokens = a !== null && s.analysis !== null && a.header.tokens.length === s.analysis.header.tokens.length;
-  return { analysis: a, pinned: sameTokens ? s.pinned : null };
+  return { analysis: a, pinned: sameTokens ? s.pinned : null, doc: null };
 }
 
 export type Listener<S> = (state: S, prev: S) => void;

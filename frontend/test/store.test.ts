@@ -5,6 +5,7 @@ import { tokens } from "./fixtures/frame";
 
 function analysis(n: number): Analysis {
   const header = {
+    analysis_id: "a",
     model: "m",
     kind: "bidirectional" as const,
     text: "",
@@ -15,7 +16,7 @@ function analysis(n: number): Analysis {
     tokens: tokens(Array.from({ length: n }, (_, i) => `t${i}`)),
     predictions: null,
     predictions_unavailable: null,
-    attention: { dtype: "float16" as const, shape: [4, 2, n, n], layers: [0, 1, 2, 3], offset: 0 },
+    attention: { dtype: "float16" as const, shape: [4, 2, n, n], layers: [0, 1, 2, 3], offset: 0, mode: "full" as const },
   };
   return { header, attention: new AttentionLayers(4, 2, n), maskToken: null };
 }

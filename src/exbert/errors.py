@@ -48,6 +48,15 @@ class TextTooLong(InvalidInput):
     """More tokens than the model's positions or the configured memory cap."""
 
 
+class AttentionTooLarge(InvalidInput):
+    """Full attention asked for an input whose [layers, heads, T, T] tensor is past the limit
+    (``exbert.view.MAX_FULL_ATTENTION_BYTES``); the lazy engine has no such limit."""
+
+
+class TooLargeForBudget(InvalidInput):
+    """One request that alone needs more memory than the server's budget (``--memory-budget``)."""
+
+
 class InvalidMask(InvalidInput):
     """Mask positions out of range or on special tokens."""
 
@@ -64,6 +73,10 @@ class NotFound(ExbertError):
     """A named resource the server does not have (HTTP 404)."""
 
     status = 404
+
+
+class UnknownAnalysis(NotFound):
+    """An analysis id the server does not (or no longer) keep: analyse the text again."""
 
 
 class UnknownModel(NotFound):
@@ -122,6 +135,11 @@ class QueueFull(ExbertError):
     """The inference queue is full; retry later (HTTP 503 with Retry-After)."""
 
     status = 503
+
+
+class MemoryBudgetExceeded(QueueFull):
+    """Admitting this request now would pass the server's memory budget while others run;
+    retry later (HTTP 503 with Retry-After)."""
 
 
 class PayloadTooLarge(ExbertError):

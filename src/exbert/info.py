@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 Kind = Literal["bidirectional", "autoregressive"]
 
-DEFAULT_MAX_TOKENS = 512
+DEFAULT_MAX_TOKENS = 32_768
+"""Default cap of one analysis (capped again by the model's positions): long inputs analyse
+lazily (``attention="auto"``), so the cap is the model's own limit for every shipped model."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class ModelInfo:
     """What a model is: its shape, its vocabulary and what it can do.
 
     ``max_tokens`` is the effective limit of one analysis: the smaller of the model's positions
-    and the memory cap (attention is ``layers x heads x T^2`` floats).
+    and the cap given to :func:`exbert.load` (``max_tokens=``; by default the model's limit).
     """
 
     name: str

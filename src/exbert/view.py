@@ -46,8 +46,22 @@ ALL_LAYERS_BYTES = 32 * 1024 * 1024
 """Largest float16 attention (bytes, all layers) sent at once; above it a client fetches the
 layer it shows (the app, the notebook widget)."""
 
+AUTO_LAZY_BYTES = 320 * 1024 * 1024
+"""``attention="auto"`` analyses lazily when the full float32 attention (layers x heads x T x T x
+4 bytes) would exceed this (SmolLM2 past ~550 tokens, MiniLM past ~1,100)."""
+MAX_FULL_ATTENTION_BYTES = 2 * 1024**3
+"""Largest full float32 attention tensor ``attention="full"`` builds; past it, lazy only."""
+MAX_WINDOW_TOKENS = 512
+"""Widest window of token-level attention one request returns ([heads, W, W])."""
+MAX_BINS = 1024
+"""Most blocks per side of a block summary."""
+MAX_ROWS = 4096
+"""Most attention rows (or columns) one request returns."""
+MAX_ROW_VALUES = 32 * 1024 * 1024
+"""Most values (rows x tokens) one rows request returns: 1,024 rows of a 32,768-token text."""
+
 # Bounds of a request's shape (HTTP bodies): what no real request exceeds.
-MAX_TEXT_CHARS = 20_000
+MAX_TEXT_CHARS = 400_000
 """Longest text (or text_b) of one request, in characters."""
 MAX_POSITIONS_LISTED = 512
 """Most token positions (a mask) or layers a request may list."""

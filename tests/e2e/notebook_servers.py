@@ -253,6 +253,7 @@ def wait_or_fail(locator: Any, what: str, details: Callable[[], str]) -> None:
 
 
 def edges(view: Any) -> list[tuple[str, ...]]:
-    """The attention view's edges as sorted (from, to, weight)."""
-    return sorted(tuple(e) for e in view.locator("path.edge").evaluate_all(
-        "els => els.map(e => [e.dataset.from, e.dataset.to, e.dataset.weight])"))
+    """The attention view's edges as sorted (from, to, weight), SVG paths or canvas alike (the
+    view's test accessor, see frontend/src/attention/view.ts)."""
+    return sorted(tuple(e) for e in view.first.evaluate(
+        "v => v.exbertEdges().map(e => [String(e.from), String(e.to), e.weight.toFixed(4)])"))

@@ -15,11 +15,14 @@ def tid(name: str) -> str:
     return f'[data-testid="{name}"]'
 
 
+# The drawn edges, whether SVG paths (few) or painted on a canvas (many): the view's SVG lists
+# them through its test accessor `exbertEdges()` (frontend/src/attention/view.ts) and counts
+# them in `data-edge-count`. Weights as the SVG paths' data-weight: 4 decimals.
+EDGES_JS = "v => v.exbertEdges().map(e => [String(e.from), String(e.to), e.weight.toFixed(4)])"
+
+
 def edges(page) -> list[tuple[str, str, str]]:
-    return page.eval_on_selector_all(
-        f"{tid('attention-view')} path.edge",
-        "els => els.map(e => [e.dataset.from, e.dataset.to, e.dataset.weight])",
-    )
+    return page.eval_on_selector(tid("attention-view"), EDGES_JS)
 
 
 def wait_ready(page, layer: int | None = None) -> None:
@@ -28,7 +31,8 @@ def wait_ready(page, layer: int | None = None) -> None:
     if layer is not None:
         sel += f'[data-layer="{layer}"]'
     page.wait_for_selector(sel, timeout=60_000)
-    page.wait_for_selector(f"{tid('attention-view')} path.edge", timeout=60_000)
+    page.wait_for_selector(
+        f"{tid('attention-view')}[data-edge-count]:not([data-edge-count='0'])", timeout=60_000)
 
 
 def analyse(page, server: str, model: str, text: str = SENTENCE, text_b: str | None = None):
@@ -47,11 +51,12 @@ def changed_after(page, action) -> bool:
     action()
     page.wait_for_function(
         """([sel, before]) => {
-            const now = [...document.querySelectorAll(sel)]
-              .map(e => [e.dataset.from, e.dataset.to, e.dataset.weight].join()).join('|');
+            const v = document.querySelector(sel);
+            const now = v.exbertEdges()
+              .map(e => [e.from, e.to, e.weight.toFixed(4)].join()).join('|');
             return now !== before;
         }""",
-        arg=[f"{tid('attention-view')} path.edge", "|".join(",".join(e) for e in before)],
+        arg=[tid("attention-view"), "|".join(",".join(e) for e in before)],
         timeout=10_000,
     )
     return edges(page) != before

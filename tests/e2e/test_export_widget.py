@@ -104,7 +104,8 @@ def widget_page(browser, request):
 
 
 def edge_count(page) -> int:
-    return page.eval_on_selector_all(f"{VIEW} path.edge", "els => els.length")
+    """Edges drawn (SVG paths or canvas: the view's data-edge-count, 0 before a view)."""
+    return page.eval_on_selector_all(VIEW, "vs => vs.length ? Number(vs[0].dataset.edgeCount ?? 0) : 0")
 
 
 def test_widget_renders_and_follows_python(widget_page, minilm_model):

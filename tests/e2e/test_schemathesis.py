@@ -32,7 +32,8 @@ CHECKS = ",".join([
     "content_type_conformance",
     "response_schema_conformance",
 ])
-N_OPERATIONS = 8  # health, models, models/{name}, analyze, corpora, corpora/{name}, heads, search
+N_OPERATIONS = 14  # health, models, models/{name}, analyze, corpora, corpora/{name}, heads, search,
+# and the analyses routes: {id}, attention, rows, window, blocks, stats
 
 
 def test_schemathesis(tmp_path: Path) -> None:

@@ -495,3 +495,23 @@ def test_approximate_index(tmp_path: Path, corpus_dir: Path, minilm_model: Any) 
     plain = Corpus.open(corpus_dir / "out", minilm_model)
     with pytest.raises(InvalidRequest, match="--approximate"):
         search(minilm_model, plain, a, 2, 3, exact=False)
+
+
+def test_lazy_analysis_searches_its_kept_token(corpus: Corpus, minilm_model: Any) -> None:
+    """A lazy analysis keeps the hidden states and contexts of the positions asked for: a
+    search from one of them finds the same as from the full analysis; from another it says
+    which tokens it kept."""
+    from exbert.errors import InvalidRequest
+
+    text = corpus.sentence_text(3)
+    full = minilm_model.analyze(text, top_k=0)
+    pos = full.n_tokens // 2
+    lazy = minilm_model.analyze(text, top_k=0, attention="lazy", keep_positions=[pos])
+    layer = corpus.context_layers[-1]
+    for by in ("embedding", "context"):
+        a = search(minilm_model, corpus, lazy, pos, layer, by=by, k=5)
+        b = search(minilm_model, corpus, full, pos, layer, by=by, k=5)
+        assert [(m.sentence_id, m.position) for m in a.matches] == [
+            (m.sentence_id, m.position) for m in b.matches]
+    with pytest.raises(InvalidRequest, match="not kept"):
+        search(minilm_model, corpus, lazy, pos - 1, layer, k=5)

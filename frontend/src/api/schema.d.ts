@@ -4,6 +4,116 @@
  */
 
 export interface paths {
+    "/api/analyses/{analysis_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Detail
+         * @description The header of a kept analysis: tokens, predictions, layers, heads and mode (no
+         *     attention data). A plain function: FastAPI runs it on its thread pool.
+         */
+        get: operations["analysis_header"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analyses/{analysis_id}/attention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Attention
+         * @description A full analysis' attention layers, without running the model again; a lazy one
+         *     is a 422 (read its rows, window, blocks instead).
+         */
+        get: operations["analysis_attention"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analyses/{analysis_id}/blocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Blocks */
+        get: operations["analysis_blocks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analyses/{analysis_id}/rows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Rows */
+        get: operations["analysis_rows"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analyses/{analysis_id}/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Stats */
+        get: operations["analysis_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analyses/{analysis_id}/window": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Window */
+        get: operations["analysis_window"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analyze": {
         parameters: {
             query?: never;
@@ -152,11 +262,55 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AnalysisInfoOut
+         * @description A kept analysis (``GET /api/analyses/{analysis_id}``): its header, no attention data.
+         */
+        AnalysisInfoOut: {
+            /** Analysis Id */
+            analysis_id: string;
+            attention: components["schemas"]["AttentionOut"];
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "bidirectional" | "autoregressive";
+            /** Mask */
+            mask: number[];
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "full" | "lazy";
+            /** Model */
+            model: string;
+            /** N Heads */
+            n_heads: number;
+            /** N Layers */
+            n_layers: number;
+            /** N Tokens */
+            n_tokens: number;
+            /** Predictions */
+            predictions: components["schemas"]["PredictionOut"][][] | null;
+            /** Predictions Unavailable */
+            predictions_unavailable: string | null;
+            /** Text */
+            text: string;
+            /** Text B */
+            text_b: string | null;
+            /** Tokens */
+            tokens: components["schemas"]["TokenOut"][];
+        };
+        /**
          * AnalysisOut
          * @description The JSON form (``?format=json``) of the analysis; the binary form carries the same
          *     header with the attention after it.
          */
         AnalysisOut: {
+            /**
+             * Analysis Id
+             * @description the id of this analysis on this server, for the routes under /api/analyses/{analysis_id}/ (kept while recent: an unknown id is a 404 UnknownAnalysis, analyse again). Every server answer has one; the frames of the notebook widget and of HTML exports have none
+             */
+            analysis_id?: string | null;
             attention: components["schemas"]["AttentionOut"];
             /**
              * Kind
@@ -184,6 +338,13 @@ export interface components {
         };
         /** AnalyzeIn */
         AnalyzeIn: {
+            /**
+             * Attention
+             * @description full: the answer carries every chosen layer's [heads, T, T] attention; lazy: the forward records queries and keys, the answer carries no attention and the routes under /api/analyses/{analysis_id}/ recompute rows, windows, blocks and head statistics on demand (long inputs); auto: lazy when the full float32 attention would exceed 320 MB. full past 2 GB of attention is a 422 (AttentionTooLarge)
+             * @default auto
+             * @enum {string}
+             */
+            attention: "auto" | "full" | "lazy";
             /**
              * Layers
              * @description layers to include in the attention payload (all); 0-based transformer layers as in transformers: layer i's attention is attentions[i], its output hidden_states[i+1]
@@ -221,14 +382,27 @@ export interface components {
              * @enum {string}
              */
             dtype: "float16" | "float32";
-            /** Layers */
+            /**
+             * Layers
+             * @description the layers in the answer ([] for a lazy analysis)
+             */
             layers: number[];
+            /**
+             * Mode
+             * @description full: the attention of `layers` follows the header (and GET /api/analyses/{analysis_id}/attention gives other layers); lazy: no attention in the answer, read it from the routes under /api/analyses/{analysis_id}/. Frames without it (earlier versions) are full
+             * @default full
+             * @enum {string}
+             */
+            mode: "full" | "lazy";
             /**
              * Offset
              * @default 0
              */
             offset: number;
-            /** Shape */
+            /**
+             * Shape
+             * @description [len(layers), heads, T, T]; a lazy analysis: the whole [layers, heads, T, T] (none of it in the answer)
+             */
             shape: number[];
         };
         /** CorporaOut */
@@ -443,7 +617,7 @@ export interface components {
          * @description What a model is: its shape, its vocabulary and what it can do.
          *
          *     ``max_tokens`` is the effective limit of one analysis: the smaller of the model's positions
-         *     and the memory cap (attention is ``layers x heads x T^2`` floats).
+         *     and the cap given to :func:`exbert.load` (``max_tokens=``; by default the model's limit).
          */
         ModelInfo: {
             /** Architecture */
@@ -762,29 +936,25 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    analyze_api_analyze_post: {
+    analysis_header: {
         parameters: {
-            query?: {
-                format?: "binary" | "json";
-            };
+            query?: never;
             header?: never;
-            path?: never;
+            path: {
+                /** @description the analysis_id of an analysis */
+                analysis_id: string;
+            };
             cookie?: never;
         };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["AnalyzeIn"];
-            };
-        };
+        requestBody?: never;
         responses: {
-            /** @description the binary frame (default) or, with format=json, JSON */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AnalysisOut"];
-                    "application/x-exbert-analysis": string;
+                    "application/json": components["schemas"]["AnalysisInfoOut"];
                 };
             };
             /** @description unreadable request (body not UTF-8 JSON, unknown host) */
@@ -805,7 +975,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description unknown model or corpus */
+            /** @description unknown model, corpus or analysis id */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -832,7 +1002,502 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description queue full; retry after the Retry-After seconds */
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    analysis_attention: {
+        parameters: {
+            query?: {
+                /** @description layers, comma-separated (default all) */
+                layers?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description the analysis_id of an analysis */
+                analysis_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the analysis frame (as POST /api/analyze gives it) with the attention of `layers` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-exbert-analysis": string;
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    analysis_blocks: {
+        parameters: {
+            query: {
+                /** @description attention layer 0..L-1 (negative from the end) */
+                layer: number;
+                bins?: number;
+                /** @description heads, comma-separated (default all): 0,3 */
+                heads?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description the analysis_id of an analysis */
+                analysis_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description float16 [len(heads), bins, bins]: the mean attention from each query block to each key block; block b = tokens b*T//bins .. (b+1)*T//bins - 1 (bins clipped to T) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-exbert-analysis": string;
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    analysis_rows: {
+        parameters: {
+            query: {
+                /** @description attention layer 0..L-1 (negative from the end) */
+                layer: number;
+                /** @description token positions: 5,9 (at most 4096) */
+                rows: string;
+                /** @description heads, comma-separated (default all): 0,3 */
+                heads?: string | null;
+                /** @description one weight >= 0 per head (default equal) */
+                weights?: string | null;
+                /** @description out: the attention the tokens give; in: what they receive */
+                direction?: "out" | "in";
+            };
+            header?: never;
+            path: {
+                /** @description the analysis_id of an analysis */
+                analysis_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description float16 [len(rows), T]: each row's attention over all tokens (direction out), or the attention each token of `rows` receives from every token (direction in) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-exbert-analysis": string;
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    analysis_stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the analysis_id of an analysis */
+                analysis_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description float16 [S, L, H]: per-head statistics, header `names` in order (first_token: the attention on the first token, mean_distance, entropy, previous_token, self) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-exbert-analysis": string;
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    analysis_window: {
+        parameters: {
+            query: {
+                /** @description attention layer 0..L-1 (negative from the end) */
+                layer: number;
+                start: number;
+                stop: number;
+                /** @description heads, comma-separated (default all): 0,3 */
+                heads?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description the analysis_id of an analysis */
+                analysis_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description float16 [len(heads), W, W]: per head, tokens start..stop-1 to each other */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-exbert-analysis": string;
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    analyze_api_analyze_post: {
+        parameters: {
+            query?: {
+                format?: "binary" | "json";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnalyzeIn"];
+            };
+        };
+        responses: {
+            /** @description the binary frame (default) or, with format=json, JSON */
+            200: {
+                headers: {
+                    /** @description the analysis_id of the answer (also in its header) */
+                    "X-Analysis-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalysisOut"];
+                    "application/x-exbert-analysis": string;
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -879,7 +1544,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description unknown model or corpus */
+            /** @description unknown model, corpus or analysis id */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -906,7 +1571,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description queue full; retry after the Retry-After seconds */
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -955,7 +1620,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description unknown model or corpus */
+            /** @description unknown model, corpus or analysis id */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -982,7 +1647,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description queue full; retry after the Retry-After seconds */
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1033,7 +1698,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description unknown model or corpus */
+            /** @description unknown model, corpus or analysis id */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1060,7 +1725,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description queue full; retry after the Retry-After seconds */
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1107,7 +1772,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description unknown model or corpus */
+            /** @description unknown model, corpus or analysis id */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1134,7 +1799,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description queue full; retry after the Retry-After seconds */
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1181,7 +1846,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description unknown model or corpus */
+            /** @description unknown model, corpus or analysis id */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1208,7 +1873,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description queue full; retry after the Retry-After seconds */
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1257,7 +1922,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description unknown model or corpus */
+            /** @description unknown model, corpus or analysis id */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1284,7 +1949,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description queue full; retry after the Retry-After seconds */
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1335,7 +2000,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description unknown model or corpus */
+            /** @description unknown model, corpus or analysis id */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1362,7 +2027,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
-            /** @description queue full; retry after the Retry-After seconds */
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -83,15 +83,27 @@ export function hideTokens(m: ArrayLike<number>, T: number, hidden: readonly boo
   return normaliseRows(out, T);
 }
 
+// Threshold pruning sorts each row as packed numeric keys (a typed array's native sort, several
+// times faster than a comparator at hundreds of tokens). Key of token j in a row: the float32 bit
+// pattern of its weight (monotonic in the value for positive floats) times 2^b, plus
+// (2^b - 1 - j) so that, read from the largest key down, equal weights come by ascending j.
+// Exact in a float64 for T < 2^21.
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
 /**
  * Threshold pruning, row by row: keep a row's strongest edges, in descending order of weight,
  * until together they cover at least `fraction` of that row's total attention. A row with any
- * positive attention keeps at least one edge; zero weights are never kept.
+ * positive attention keeps at least one edge; zero weights are never kept. Ties: by ascending
+ * index. `head` is set on each edge when given.
  */
-export function thresholdEdges(m: ArrayLike<number>, T: number, fraction: number): Edge[] {
+export function thresholdEdges(m: ArrayLike<number>, T: number, fraction: number, head?: number): Edge[] {
   const edges: Edge[] = [];
   const f = Math.min(1, Math.max(0, fraction));
-  const idx = new Array<number>(T);
+  let bits = 1;
+  while (1 << bits < T) bits++;
+  const span = 2 ** bits;
+  const keys = new Float64Array(T);
   for (let i = 0; i < T; i++) {
     const o = i * T;
     let total = 0;
@@ -100,17 +112,18 @@ export function thresholdEdges(m: ArrayLike<number>, T: number, fraction: number
       const v = m[o + j];
       if (v > 0) {
         total += v;
-        idx[n++] = j;
+        f32[0] = v;
+        keys[n++] = u32[0] * span + (span - 1 - j);
       }
     }
     if (n === 0) continue;
-    const cand = idx.slice(0, n).sort((a, b) => m[o + b] - m[o + a] || a - b);
+    const row = keys.subarray(0, n).sort();
     const target = f * total * (1 - 1e-6);
     let covered = 0;
-    for (let k = 0; k < n; k++) {
-      const j = cand[k];
+    for (let k = n - 1; k >= 0; k--) {
+      const j = span - 1 - (row[k] % span);
       const v = m[o + j];
-      edges.push({ from: i, to: j, weight: v });
+      edges.push(head === undefined ? { from: i, to: j, weight: v } : { from: i, to: j, weight: v, head });
       covered += v;
       if (covered >= target) break;
     }
@@ -140,7 +153,10 @@ export function edgesByHead(
   for (let k = 0; k < heads.length; k++) {
     if (w[k] <= 0 || top <= 0) continue;
     const rel = w[k] / top;
-    for (const e of thresholdEdges(mats[k], T, fraction)) out.push({ ...e, weight: e.weight * rel, head: heads[k] });
+    for (const e of thresholdEdges(mats[k], T, fraction, heads[k])) {
+      e.weight *= rel;
+      out.push(e);
+    }
   }
   return out;
 }

@@ -6,6 +6,7 @@ import { h } from "../dom";
 import { shapeOf, type State, type Store, type ViewState } from "../store";
 import { HeadsView } from "./heads";
 import { combineHeads, droppedTokens, edgesByHead, hideTokens, thresholdEdges } from "./math";
+import { poolMatrix } from "./pool";
 import { clickHead, headsPatch, selectedHeads, selectedWeights, weightPatch } from "./selection";
 import { PredictionTooltip } from "./tooltip";
 import { AttentionView, type Focus } from "./view";
@@ -19,6 +20,12 @@ export interface PanesEvents {
   hint(text: string): void;
 }
 
+/** The head boxes' miniature of more shown tokens than this is made of block means. */
+const HEAD_BOX_BINS = 112;
+
+/** Above this many tokens the head boxes are redrawn after the view is painted. */
+const HEADS_LATER_T = 128;
+
 export const sameFocus = (a: Focus | null, b: Focus | null) =>
   a === b || (a !== null && b !== null && a.side === b.side && a.index === b.index);
 
@@ -29,6 +36,8 @@ export class AttentionPanes {
   private readonly tooltip: PredictionTooltip;
   private readonly overlay: HTMLDivElement;
   private hover: Focus | null = null;
+  private headsFrame = 0;
+  private headsAfterPaint = false;
   private readonly headCache = new Map<string, Float32Array>();
   /** The drawn matrix and the visible tokens (for the head boxes). */
   private current: { matrix: Float32Array; visible: number[] } | null = null;
@@ -130,7 +139,10 @@ export class AttentionPanes {
     this.hover = keep(this.hover);
     this.attention.update({ tokens, visible, dropped, matrix: m, edges, kind: a.header.kind, pinned, maskToken: a.maskToken });
     this.current = { matrix: m, visible };
-    this.updateHeads();
+    // A long input's head boxes (heads x T x T pixels) are drawn in a task after the view is
+    // painted, so that a layer change shows its edges first.
+    if (T > HEADS_LATER_T) this.scheduleHeads(true);
+    else this.updateHeads();
     this.svg.setAttribute("data-ready", "true");
     this.svg.setAttribute("data-layer", String(s.layer));
     this.svg.setAttribute("data-edges", String(edges.length));
@@ -156,19 +168,36 @@ export class AttentionPanes {
     return m;
   }
 
+  /** Head hd's matrix over the shown tokens in HEAD_BOX_BINS x HEAD_BOX_BINS block means. */
+  private pooledHead(hd: number, visible: readonly number[]): Float32Array {
+    const s = this.store.state;
+    const key = `pool:${s.layer}:${hd}:${s.hideSpecial}:${s.hideFirst === true}:${visible.length}`;
+    let m = this.headCache.get(key);
+    if (!m) {
+      m = poolMatrix(this.headMatrix(hd), s.analysis!.header.tokens.length, visible, HEAD_BOX_BINS).values;
+      this.headCache.set(key, m);
+    }
+    return m;
+  }
+
   private updateHeads(): void {
     const s = this.store.state;
     const a = s.analysis;
     if (!a || !this.current || !a.attention.has(s.layer)) return;
     const nHeads = shapeOf(s).heads;
+    const focus = this.hover ?? s.pinned;
+    const visible = this.current.visible;
+    // Without a focus the boxes show each head's whole matrix: of a long input, its block means.
+    const pool = !focus && visible.length > HEAD_BOX_BINS;
+    const bins = Array.from({ length: HEAD_BOX_BINS }, (_, k) => k);
     this.heads.update({
       nHeads,
-      T: a.header.tokens.length,
-      head: (hd) => this.headMatrix(hd),
-      visible: this.current.visible,
+      T: pool ? HEAD_BOX_BINS : a.header.tokens.length,
+      head: (hd) => (pool ? this.pooledHead(hd, visible) : this.headMatrix(hd)),
+      visible: pool ? bins : visible,
       selected: selectedHeads(s, nHeads),
       weights: selectedWeights(s, nHeads),
-      focus: this.hover ?? s.pinned,
+      focus,
       layer: s.layer,
       colorByHead: s.colorByHead === true,
     });
@@ -194,6 +223,7 @@ export class AttentionPanes {
 
   /** Keep the tooltip (position: fixed) beside its token when the page scrolls, or hide it. */
   followScroll(): void {
+    this.attention.viewportChanged();
     const f = this.hover ?? this.store.state.pinned;
     const win = this.el.ownerDocument.defaultView;
     if (!f || !win) return;
@@ -210,7 +240,29 @@ export class AttentionPanes {
     if (f) this.tooltipFor(f, anchor);
     else if (pinned) this.tooltipFor(pinned, this.attention.tokenElement(pinned));
     else this.tooltip.hide();
-    this.updateHeads();
+    this.scheduleHeads();
+  }
+
+  /** The head boxes follow the hover at the next frame: a pointer moving from token to token
+   * leaves one and enters the next in one task, and only the last focus is drawn. */
+  private scheduleHeads(afterPaint = false): void {
+    const win = this.el.ownerDocument.defaultView;
+    if (!win || typeof win.requestAnimationFrame !== "function") return this.updateHeads();
+    if (afterPaint) this.headsAfterPaint = true;
+    if (this.headsFrame) return;
+    this.headsFrame = win.requestAnimationFrame(() => {
+      const later = this.headsAfterPaint;
+      this.headsAfterPaint = false;
+      if (!later) {
+        this.headsFrame = 0;
+        this.updateHeads();
+        return;
+      }
+      win.setTimeout(() => {
+        this.headsFrame = 0;
+        this.updateHeads();
+      }, 0);
+    });
   }
 
   private onClick(f: Focus): void {

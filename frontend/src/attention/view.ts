@@ -1,15 +1,26 @@
 // The attention view: tokens in a left and a right column, attention drawn as cubic curves from
 // each left token i (attending) to right tokens j (attended to). Renders into a given container,
-// reuses its SVG between updates and joins edges by (from, to). No global state.
+// reuses its SVG between updates. No global state. Each token column is HTML inside a
+// <foreignObject> (tokens are ordinary HTML elements: selection, accessibility, hover, click).
+// The edges are SVG paths joined by (from, to) while there are at most SVG_MAX_EDGES of them;
+// beyond, they are painted on a canvas under the columns (edgeCanvas.ts: MiniLM at 512 tokens
+// keeps ~80k edges, too many for the DOM). The export always has one <path> per edge (exportView).
 //
-// The edges are SVG paths; each token column is HTML inside a <foreignObject>, so that tokens
-// are ordinary HTML elements (text selection, innerText, accessibility) within the one SVG.
+// Test hooks, the same in both modes: the SVG carries `data-edge-count` (edges drawn),
+// `data-edge-mode` ("svg" | "canvas") and `data-focus` ("left:3", "right:5" or "" : the hovered,
+// else the pinned token), and the element has `exbertEdges()`, which lists the drawn edges as
+// { from, to, weight, head?, hover, pinned } (built on call: cheap until used).
 
 import { linkHorizontal, select, type Selection } from "d3";
+import { edgeStyle, weightScale } from "./canvasEdges";
+import { visibleBounds } from "./bounds";
+import { EdgeCanvas } from "./edgeCanvas";
+import { edgePaths, edgeRecords, matchFocus, type EdgeRecord } from "./edgeList";
 import { headColor } from "./heads";
 import type { Edge } from "./math";
 import type { ModelKind, TokenInfo } from "../api/types";
 
+export type { EdgeRecord } from "./edgeList";
 export type Side = "left" | "right";
 export interface Focus {
   side: Side;
@@ -47,6 +58,9 @@ const PAD = 8;
 const RIGHT_X = COL_W + GAP;
 const WIDTH = RIGHT_X + COL_W;
 const BAR_W = 40;
+
+/** Up to this many edges are SVG paths; more are painted on a canvas. */
+export const SVG_MAX_EDGES = 1500;
 
 /** The mark before a word piece that continues the word above it (WordPiece's, as bertviz). */
 export const CONTINUATION_MARK = "##";
@@ -86,6 +100,15 @@ export class AttentionView {
   private layout = "";
   /** Whether some edge may carry a hover/pinned class (skips a pass over all edges if not). */
   private edgesMarked = false;
+  /** The edges drawn (both ends shown), and whether on the canvas. */
+  private drawn: Edge[] = [];
+  private onCanvas = false;
+  private height = TOP;
+  private drawnTokens: readonly TokenInfo[] | null = null;
+  private tokensKey = "";
+  /** The token rows carry no focus classes nor bars (applyFocus can skip them). */
+  private tokensClear = false;
+  private readonly canvas: EdgeCanvas;
   private readonly link = linkHorizontal<[[number, number], [number, number]], [number, number]>()
     .source((d) => d[0])
     .target((d) => d[1]);
@@ -107,6 +130,10 @@ export class AttentionView {
     heads.append("text").attr("x", COL_W - 6).attr("y", 14).attr("text-anchor", "end").text("from");
     heads.append("text").attr("x", RIGHT_X + 6).attr("y", 14).text("to");
     this.gEdges = this.root.append("g").attr("class", "edges");
+    this.canvas = new EdgeCanvas(doc, () => this.visibleRange());
+    svg.appendChild(this.canvas.fo);
+    this.canvas.fo.style.display = "none";
+    (svg as SVGSVGElement & { exbertEdges?: () => EdgeRecord[] }).exbertEdges = () => this.edgeRecords();
     const column = (side: Side, x: number) => {
       const fo = this.root.append("foreignObject").attr("x", x).attr("y", TOP).attr("width", COL_W).attr("height", 0);
       const div = fo.append(() => doc.createElementNS(XHTML, "div") as HTMLDivElement).attr("class", `tok-col ${side}`);
@@ -124,23 +151,51 @@ export class AttentionView {
     const rowH = Math.max(14, Math.min(24, Math.floor(560 / Math.max(1, n))));
     const font = Math.min(13, rowH - 3);
     const height = TOP + n * rowH + PAD;
-    this.root
-      .attr("height", height)
-      .attr("viewBox", `${-PAD} 0 ${WIDTH + 2 * PAD} ${height}`)
-      .style("--token-font", `${font}px`);
+    this.height = height;
     const layout = `${rowH}:${data.visible.join(",")}`;
     const layoutChanged = layout !== this.layout;
     this.layout = layout;
-    this.rowY = new Map();
-    data.visible.forEach((i, k) => this.rowY.set(i, TOP + k * rowH + rowH / 2));
+    if (layoutChanged) {
+      this.root
+        .attr("height", height)
+        .attr("viewBox", `${-PAD} 0 ${WIDTH + 2 * PAD} ${height}`)
+        .style("--token-font", `${font}px`);
+      this.rowY = new Map();
+      data.visible.forEach((i, k) => this.rowY.set(i, TOP + k * rowH + rowH / 2));
+      this.foLeft.attr("height", n * rowH);
+      this.foRight.attr("height", n * rowH);
+    }
     if (this.hover && !this.rowY.has(this.hover.index)) this.hover = null;
-
-    this.foLeft.attr("height", n * rowH);
-    this.foRight.attr("height", n * rowH);
-    this.drawTokens(this.colLeft, "left", rowH);
-    this.drawTokens(this.colRight, "right", rowH);
-    this.drawEdges(layoutChanged);
+    // The tokens only change with the analysis or the drawing options (a layer change keeps them:
+    // rewriting 2T rows would cost a relayout of every token).
+    const tokensKey = [layout, data.dropped?.join() ?? "", data.maskToken ?? ""].join("|");
+    if (data.tokens !== this.drawnTokens || tokensKey !== this.tokensKey) {
+      this.drawTokens(this.colLeft, "left", rowH);
+      this.drawTokens(this.colRight, "right", rowH);
+      this.drawnTokens = data.tokens;
+      this.tokensKey = tokensKey;
+      this.tokensClear = false;
+    }
+    this.drawEdges(layoutChanged, height);
     this.applyFocus();
+  }
+
+  /** The page scrolled or was resized (repaints the canvas edges if they no longer cover the
+   * part of the view in sight). */
+  viewportChanged(): void {
+    if (this.onCanvas) this.canvas.viewportChanged();
+  }
+
+  /** The part of the view in sight, [top, bottom] in view y (the whole of a detached view). */
+  private visibleRange(): [number, number] {
+    const win = this.svg.ownerDocument.defaultView;
+    const h = this.height;
+    if (!win || !this.svg.isConnected) return [0, h];
+    const r = this.svg.getBoundingClientRect();
+    if (!(r.height > 0)) return [0, h];
+    const k = h / r.height;
+    const b = visibleBounds(this.svg, win);
+    return [(b.top - r.top) * k, (b.bottom - r.top) * k];
   }
 
   /** Set the pinned token (or null) without a full redraw. */
@@ -207,22 +262,44 @@ export class AttentionView {
     sel.select(".orig").text((d) => (d.token.masked ? displayToken(d.token.text, 10) : ""));
   }
 
-  private drawEdges(layoutChanged: boolean): void {
+  /** An edge's SVG path (d3's horizontal link). A token's edge to itself would be a flat line
+   * with an empty bounding box (reported as invisible by hit-testing tools); half a pixel of slope
+   * keeps it a real box. */
+  private pathOf(e: Edge): string {
+    const y = this.rowY;
+    return this.link([[COL_W + 2, y.get(e.from)!], [RIGHT_X - 2, y.get(e.to)! + (e.from === e.to ? 0.5 : 0)]]) ?? "";
+  }
+
+  private drawEdges(layoutChanged: boolean, height: number): void {
     const data = this.data!;
-    let max = 0;
-    for (const e of data.edges) if (e.weight > max) max = e.weight;
-    const scale = max > 0 ? 1 / max : 0;
-    const x1 = COL_W + 2;
-    const x2 = RIGHT_X - 2;
     const rowY = this.rowY;
-    const link = this.link;
-    // A token's edge to itself would be a flat line with an empty bounding box (reported as
-    // invisible by hit-testing tools); half a pixel of slope keeps it a real box.
-    const path = (e: Edge) => link([[x1, rowY.get(e.from)!], [x2, rowY.get(e.to)! + (e.from === e.to ? 0.5 : 0)]]);
+    const drawn = data.edges.filter((e) => rowY.has(e.from) && rowY.has(e.to));
+    this.drawn = drawn;
+    const onCanvas = drawn.length > SVG_MAX_EDGES;
+    this.svg.setAttribute("data-edge-count", String(drawn.length));
+    this.svg.setAttribute("data-edge-mode", onCanvas ? "canvas" : "svg");
+    if (onCanvas) {
+      if (!this.onCanvas) this.gEdges.selectAll("path.edge").remove();
+      this.onCanvas = true;
+      this.edgesMarked = false;
+      this.canvas.fo.style.display = "";
+      const T = data.tokens.length;
+      const y = new Float64Array(T).fill(NaN);
+      for (const [i, v] of rowY) y[i] = v;
+      this.canvas.draw(drawn, { x1: COL_W + 2, x2: RIGHT_X - 2, y }, T, { x: COL_W, w: GAP, h: height });
+      return;
+    }
+    if (this.onCanvas) {
+      this.canvas.fo.style.display = "none";
+      this.canvas.clear();
+    }
+    this.onCanvas = false;
+    const scale = weightScale(drawn);
+    const path = (e: Edge) => this.pathOf(e);
     // Geometry and endpoints only change on enter or when the rows moved; weights always.
     const sel = this.gEdges
       .selectAll<SVGPathElement, Edge>("path.edge")
-      .data(data.edges.filter((e) => rowY.has(e.from) && rowY.has(e.to)), edgeKey)
+      .data(drawn, edgeKey)
       .join(
         (enter) => {
           const p = enter
@@ -240,13 +317,32 @@ export class AttentionView {
         (update) => (layoutChanged ? update.attr("d", path) : update),
       );
     // Heads' own edges overlap: thinner and lighter, in head order (stable, the last on top).
-    const byHead = data.edges.length > 0 && data.edges[0].head !== undefined;
-    const [w0, w1, o0, o1] = byHead ? [0.5, 3.4, 0.14, 0.8] : [0.6, 4.4, 0.12, 0.78];
+    const byHead = drawn.length > 0 && drawn[0].head !== undefined;
+    const { w0, w1, o0, o1 } = edgeStyle(byHead);
     sel
       .attr("data-weight", (e) => e.weight.toFixed(4))
       .attr("stroke-width", (e) => (w0 + w1 * e.weight * scale).toFixed(2))
       .attr("stroke-opacity", (e) => (o0 + o1 * e.weight * scale).toFixed(3));
     if (byHead) sel.order();
+  }
+
+  /** The drawn edges, for tests (see the header). */
+  private edgeRecords(): EdgeRecord[] {
+    return edgeRecords(this.drawn, this.hover, this.data?.pinned ?? null);
+  }
+
+  /**
+   * The view as an SVG with one <path class="edge"> per drawn edge, for the exporter
+   * (exportSvg.ts reads paths, tokens and bars from it): the live SVG itself when its edges are
+   * paths, else a copy with the canvas replaced by the paths the SVG mode would draw.
+   */
+  exportView(): SVGSVGElement {
+    if (!this.onCanvas) return this.svg;
+    const clone = this.svg.cloneNode(true) as SVGSVGElement;
+    clone.querySelector(".edge-canvas")?.remove();
+    const paths = edgePaths(this.svg.ownerDocument, this.drawn, (e) => this.pathOf(e), this.hover, this.data?.pinned ?? null);
+    clone.querySelector("g.edges")?.append(paths);
+    return clone;
   }
 
   private setHover(f: Focus | null, anchor: HTMLElement | null): void {
@@ -262,14 +358,14 @@ export class AttentionView {
     const hover = this.hover;
     const pinned = data.pinned;
     const primary = hover ?? pinned;
-    const match = (f: Focus | null) => (e: Edge) =>
-      f !== null && (f.side === "left" ? e.from === f.index : e.to === f.index);
     this.root.classed("focused", primary !== null);
-    if (primary !== null || this.edgesMarked) {
+    this.svg.setAttribute("data-focus", primary ? `${primary.side}:${primary.index}` : "");
+    if (this.onCanvas) this.canvas.focus(hover, pinned);
+    else if (primary !== null || this.edgesMarked) {
       this.gEdges
         .selectAll<SVGPathElement, Edge>("path.edge")
-        .classed("hover", match(hover))
-        .classed("pinned", match(pinned));
+        .classed("hover", matchFocus(hover))
+        .classed("pinned", matchFocus(pinned));
       this.edgesMarked = primary !== null;
     }
 
@@ -285,6 +381,9 @@ export class AttentionView {
     }
     const barSide: Side | null = primary ? (primary.side === "left" ? "right" : "left") : null;
     const causal = data.kind === "autoregressive";
+    // (no focus now nor at the last pass over unchanged tokens: nothing to clear on 2T rows)
+    if (primary === null && this.tokensClear) return;
+    this.tokensClear = primary === null;
     const tokens = this.root.selectAll<HTMLDivElement, TokenDatum>("div.token");
     tokens
       .classed("hovered", (d) => hover !== null && hover.side === d.side && hover.index === d.index)

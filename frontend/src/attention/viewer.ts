@@ -63,6 +63,13 @@ export class Viewer {
       else this.panes.followScroll();
     };
     doc.addEventListener("scroll", onScroll, { passive: true, capture: true });
+    // (a taller window shows more of the view: its canvas edges may need repainting)
+    const win = doc.defaultView;
+    const onResize = () => {
+      if (!root.isConnected) win?.removeEventListener("resize", onResize);
+      else this.panes.attention.viewportChanged();
+    };
+    win?.addEventListener("resize", onResize, { passive: true });
     store.subscribe((s, prev) => this.onState(s, prev));
     this.toolbar.sync(store.state);
     this.panes.showOverlay("Type a sentence above and press Analyze.");
@@ -106,7 +113,7 @@ export class Viewer {
   /** The current view as a standalone SVG document (see exportSvg.ts). */
   exportSvg(opts: ExportOptions = {}): string {
     if (!this.ready) throw new Error("nothing to export: no view is drawn");
-    return exportSvg(this.svg, this.exportContext(), { ...this.opts.exportOptions, ...opts });
+    return exportSvg(this.panes.attention.exportView(), this.exportContext(), { ...this.opts.exportOptions, ...opts });
   }
 
   /** The current view as PNG, drawn from the SVG at `scale` x (default 2). */

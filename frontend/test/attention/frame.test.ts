@@ -3,6 +3,7 @@ import { AttentionLayers, decodeFrame, FrameError, halfArrayToFloat32, halfToFlo
 import { buildFrame, floatToHalf, tokens } from "../fixtures/frame";
 
 const header = (L: number, H: number, T: number, layers?: number[]) => ({
+  analysis_id: "a1",
   model: "m",
   kind: "bidirectional" as const,
   text: "héllo wörld",
@@ -13,7 +14,7 @@ const header = (L: number, H: number, T: number, layers?: number[]) => ({
   tokens: tokens(Array.from({ length: T }, (_, i) => `t${i}`)),
   predictions: null,
   predictions_unavailable: "no lm head",
-  attention: { dtype: "float16" as const, shape: [layers?.length ?? L, H, T, T], layers: layers ?? Array.from({ length: L }, (_, l) => l) },
+  attention: { dtype: "float16" as const, mode: "full" as const, shape: [layers?.length ?? L, H, T, T], layers: layers ?? Array.from({ length: L }, (_, l) => l) },
 });
 
 describe("float16", () => {

@@ -39,7 +39,7 @@ function analysis(): Analysis {
     tokens,
     predictions: null,
     predictions_unavailable: null,
-    attention: { dtype: "float16", layers: [0, 1, 2, 3, 4, 5], shape: [6, 12, 5, 5], offset: 0 },
+    attention: { dtype: "float16", mode: "full", layers: [0, 1, 2, 3, 4, 5], shape: [6, 12, 5, 5], offset: 0 },
   };
   return { header, attention: new AttentionLayers(6, 12, 5), maskToken: "[MASK]" };
 }

@@ -1,25 +1,34 @@
 import { describe, expect, it } from "vitest";
 import { createStore } from "../../src/store";
 import { changedViewParams, GROUP_MS, UrlHistory, type HistoryPort } from "../../src/hosts/app/history";
-import { decodeState, weightText, encodeState, urlState } from "../../src/hosts/app/url";
+import { decodeEntry, decodeState, entryState, weightText, encodeState, urlState, type UrlTexts } from "../../src/hosts/app/url";
 
 /** A history stand-in: the entries and the index of the current one. */
 class FakeHistory implements HistoryPort {
   entries: string[];
+  /** Each entry's state: the texts kept out of its URL. */
+  states: (UrlTexts | null)[];
   at = 0;
   constructor(first: string) {
     this.entries = [first];
+    this.states = [null];
   }
   search = () => this.entries[this.at];
-  push = (q: string) => {
+  texts = () => this.states[this.at];
+  push = (q: string, t: UrlTexts | null) => {
     this.entries = [...this.entries.slice(0, this.at + 1), q];
+    this.states = [...this.states.slice(0, this.at + 1), t];
     this.at++;
   };
-  replace = (q: string) => {
+  replace = (q: string, t: UrlTexts | null) => {
     this.entries[this.at] = q;
+    this.states[this.at] = t;
   };
   back(): void {
     this.at--;
+  }
+  forward(): void {
+    this.at++;
   }
 }
 
@@ -113,9 +122,62 @@ describe("URL history", () => {
     expect(port.entries).toEqual(["model=nope&text=hi", "model=m&text=hi&corpus=x"]);
   });
 
+  it("keeps a text too long for the URL in the entry's state; a change of it pushes; Back restores it", async () => {
+    const { store, port, clock, hist } = setup();
+    hist.start("replace");
+    const long1 = "a long document. ".repeat(24_000); // 408,000 characters
+    store.update({ text: long1 });
+    await tick();
+    expect(port.entries).toEqual(["model=m&text=hi", "model=m"]);
+    expect(port.states).toEqual([null, { text: long1, textB: "" }]);
+    clock.advance(GROUP_MS + 1);
+    store.update({ long: { ...store.state.long, start: 100, stop: 200 } });
+    await tick();
+    expect(port.entries[2]).toBe("model=m&win=100-200");
+    expect(port.states[2]).toEqual({ text: long1, textB: "" });
+    // Another long text: the URL is the same as before, but the inputs changed: a new entry.
+    const long2 = long1.replace("a long", "another long");
+    clock.advance(GROUP_MS + 1);
+    store.update({ text: long2, textB: "pair" });
+    await tick();
+    expect(port.entries.length).toBe(4);
+    expect(port.entries[3]).toBe("model=m&win=100-200");
+    expect(port.states[3]).toEqual({ text: long2, textB: "pair" });
+    expect(port.entries.every((q) => q.length < 1000)).toBe(true);
+    // Back: the entry's URL and state give the old text again; applying it writes nothing new.
+    port.back();
+    hist.popped();
+    expect(decodeEntry(port.search(), entryState(port.texts()))).toMatchObject({ text: long1, textB: "", long: { start: 100, stop: 200 } });
+    store.update({ text: long1, textB: "" });
+    await tick();
+    expect(port.entries.length).toBe(4);
+    expect(port.at).toBe(2);
+    // Back to the short text: the URL has it, the state is empty.
+    port.back();
+    port.back();
+    hist.popped();
+    expect(port.texts()).toBeNull();
+    expect(decodeEntry(port.search(), null).text).toBe("hi");
+  });
+
+  it("a reload of an entry whose text was too long starts without it and keeps the URL's view", async () => {
+    // What the browser keeps on reload: the URL (without the text) and the entry's state.
+    const { store, port, hist } = setup("model=m&win=100-200&tok=150");
+    port.states[0] = { text: "x".repeat(20_000), textB: "" };
+    expect(store.state.text).toBe("");
+    expect(store.state.long).toMatchObject({ start: 100, stop: 200, token: 150 });
+    hist.start("replace");
+    // The entry now says what is on screen: no text (nothing analysed), the same URL.
+    expect(port.entries).toEqual(["model=m&win=100-200&tok=150"]);
+    expect(port.states).toEqual([null]);
+  });
+
   it("names the view parameters that changed", () => {
     expect(changedViewParams("model=m&layer=1&corpus=a", "model=m&layer=2&corpus=b")).toEqual(["layer"]);
     expect(changedViewParams("a=1", "a=1")).toEqual([]);
+    // Texts kept out of the URL count as the entry's text.
+    expect(changedViewParams("model=m", "model=m", { text: "a", textB: "" }, { text: "b", textB: "" })).toEqual(["text"]);
+    expect(changedViewParams("model=m&text=a", "model=m", null, { text: "a", textB: "c" })).toEqual(["text_b"]);
   });
 });
 

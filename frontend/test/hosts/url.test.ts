@@ -1,6 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { defaultSearchState, defaultState, type SearchState } from "../../src/store";
-import { decodeSearchState, decodeState, encodeSearchState, encodeState, readUrl, urlQuery, urlState, type UrlState } from "../../src/hosts/app/url";
+import {
+  decodeEntry,
+  decodeSearchState,
+  decodeState,
+  encodeSearchState,
+  encodeState,
+  entryState,
+  entryTexts,
+  fitEntry,
+  MAX_URL_TEXT_CHARS,
+  readUrl,
+  textsFitUrl,
+  urlQuery,
+  urlState,
+  urlTexts,
+  type UrlState,
+} from "../../src/hosts/app/url";
+import { tokens } from "../fixtures/frame";
 
 describe("URL state", () => {
   it("round-trips a full state, including unicode, &, #, + and spaces in the texts", () => {
@@ -16,10 +33,13 @@ describe("URL state", () => {
       threshold: 0.85,
       colorByHead: true,
       hideFirst: true,
+      long: { start: 1200, stop: 1456, token: 1300, direction: "in", stat: "entropy" },
     };
     const q = encodeState(s);
     expect(q).toContain("byhead=1");
     expect(q).toContain("hidefirst=1");
+    expect(q).toContain("win=1200-1456");
+    expect(q).toContain("tok=1300");
     expect(q).not.toContain("#");
     expect(q).not.toContain(" ");
     expect(decodeState(q)).toEqual(s);
@@ -94,5 +114,95 @@ describe("URL state", () => {
     expect(s).toMatchObject({ model: "m", text: "The cat", layer: 2, heads: [1, 3], hideSpecial: false });
     expect(s.search).toMatchObject({ corpus: "c", by: "context", token: 2, layer: 3, field: "ent" });
     expect(urlQuery(s)).toBe(q);
+  });
+});
+
+describe("URL state of the document view", () => {
+  it("writes nothing for the default document view and drops malformed values", () => {
+    expect(encodeState(urlState(defaultState()))).toBe("");
+    const bad = decodeState("?win=500-100&tok=-3&dir=sideways&stat=%3Cscript%3E");
+    expect(bad.long).toEqual(defaultState().long);
+    // a window wider than the server's MAX_WINDOW_TOKENS is not taken from a link
+    expect(decodeState("?win=0-600").long.stop).toBe(defaultState().long.stop);
+    expect(decodeState("?win=10-20&dir=in").long).toMatchObject({ start: 10, stop: 20, direction: "in" });
+  });
+});
+
+describe("texts too long for the URL", () => {
+  const base = () => urlState(defaultState());
+
+  it("writes a text up to MAX_URL_TEXT_CHARS encoded characters, and leaves a longer one out", () => {
+    const fits = "a".repeat(MAX_URL_TEXT_CHARS);
+    expect(encodeState({ ...base(), model: "m", text: fits })).toBe(`model=m&text=${fits}`);
+    expect(urlTexts({ text: fits, textB: "" })).toBeNull();
+    // The limit is on the encoded text: 4,000 "é" are 8,000 bytes, 24,000 characters encoded.
+    const accents = "é".repeat(4000);
+    expect(textsFitUrl(accents, "")).toBe(false);
+    expect(encodeState({ ...base(), model: "m", text: accents, layer: 2 })).toBe("model=m&layer=2");
+    // text and text_b count together, and are left out together.
+    const half = "b".repeat(MAX_URL_TEXT_CHARS / 2 + 1);
+    expect(textsFitUrl(half, half)).toBe(false);
+    expect(encodeState({ ...base(), text: half, textB: half })).toBe("");
+    expect(urlTexts({ text: half, textB: half })).toEqual({ text: half, textB: half });
+  });
+
+  it("keeps a 400,000-character text out of a URL that stays small", () => {
+    const text = "It was the best of times, it was the worst of times; ".repeat(7600);
+    expect(text.length).toBeGreaterThan(400_000);
+    const s = { ...defaultState(), model: "m", text, long: { ...defaultState().long, start: 9000, stop: 9100 } };
+    const q = urlQuery(s);
+    expect(q).toBe("model=m&win=9000-9100");
+    expect(urlTexts(s)).toEqual({ text, textB: "" });
+    // A reload reads the URL alone: the app starts without the text.
+    expect(readUrl(q)).toMatchObject({ model: "m", text: "", textB: "" });
+  });
+
+  it("reads the texts back from the history entry's state, and never over the URL's own", () => {
+    const texts = { text: "x".repeat(20_000), textB: "y" };
+    const state = entryState(texts);
+    expect(entryTexts(structuredClone(state))).toEqual(texts);
+    expect(entryState(null)).toBeNull();
+    expect(decodeEntry("model=m&layer=1", state)).toMatchObject({ model: "m", layer: 1, ...texts });
+    expect(decodeEntry("model=m&text=short", state).text).toBe("short");
+    expect(decodeEntry("model=m", null).text).toBe("");
+    for (const junk of [null, 3, "s", {}, { exbertTexts: { text: 1, textB: "" } }, { exbertTexts: null }]) expect(entryTexts(junk)).toBeNull();
+  });
+});
+
+describe("a history entry applied to the document on screen", () => {
+  const doc = (T: number) => {
+    const texts = Array.from({ length: T }, (_, i) => `w${i}`);
+    const header = {
+      analysis_id: "d",
+      model: "m",
+      kind: "autoregressive" as const,
+      text: texts.join(" "),
+      text_b: null,
+      mask: [],
+      n_layers: 1,
+      n_heads: 1,
+      tokens: tokens(texts),
+      predictions: null,
+      predictions_unavailable: "x",
+      attention: { dtype: "float16" as const, shape: [1, 1, T, T], layers: [], offset: 0, mode: "lazy" as const },
+    };
+    return { id: "d", header, maskToken: null };
+  };
+
+  it("fits a window and token past the end of the document into it", () => {
+    const u = decodeState("model=m&win=9000-9100&tok=9000&dir=in");
+    expect(u.long).toMatchObject({ start: 9000, stop: 9100, token: 9000 });
+    const f = fitEntry(u, doc(6000)).long;
+    expect(f.stop).toBeLessThanOrEqual(6000);
+    expect(f.start).toBeLessThan(f.stop);
+    expect(f.token).toBeNull();
+    expect(f.direction).toBe("in");
+  });
+
+  it("keeps a window inside the document, and leaves the state alone without a document", () => {
+    const u = decodeState("model=m&win=100-300&tok=150");
+    expect(fitEntry(u, doc(6000)).long).toEqual(u.long);
+    const far = decodeState("model=m&win=9000-9100&tok=9000");
+    expect(fitEntry(far, null)).toBe(far);
   });
 });

@@ -45,12 +45,15 @@ _PROJECTIONS: weakref.WeakKeyDictionary[Any, list[tuple[str, Any]]] = weakref.We
 class ContextRecorder:
     """Collects each attention layer's context input, in the order the layers run."""
 
-    def __init__(self, heads: int) -> None:
+    def __init__(self, heads: int, positions: list[int] | None = None) -> None:
         self.heads = heads
+        self.positions = positions
         self.captured: list[torch.Tensor] = []
 
     def __call__(self, _module: Any, args: tuple[Any, ...]) -> None:
         x = args[0]  # [batch, T, heads * head_dim]
+        if self.positions is not None:  # only these tokens' contexts (lazy analyses)
+            x = x[:, self.positions].clone()
         self.captured.append(x.detach())
 
     def layers(self, layers: int) -> list[torch.Tensor]:
@@ -64,14 +67,17 @@ class ContextRecorder:
 
 
 @contextmanager
-def record_contexts(module: torch.nn.Module, heads: int) -> Iterator[ContextRecorder]:
+def record_contexts(module: torch.nn.Module, heads: int,
+                    positions: list[int] | None = None) -> Iterator[ContextRecorder]:
+    """Record each layer's per-head contexts ([batch, T, heads * head_dim], or only the token
+    ``positions`` when given) during the forwards inside the block."""
     projections = output_projections(module)
     if not projections:
         raise ModelLoadError(
             f"{type(module).__name__}: no attention output projection found; "
             "per-head contexts are not supported for this architecture"
         )
-    recorder = ContextRecorder(heads)
+    recorder = ContextRecorder(heads, positions)
     handles = [m.register_forward_pre_hook(recorder) for _, m in projections]
     try:
         yield recorder

@@ -24,6 +24,9 @@ from exbert.analysis.encode import (
     mask_positions,
 )
 from exbert.analysis.hooks import record_contexts
+from exbert.analysis.lazy import LazyRequest, lazy_analyze
+from exbert.analysis.memory import AttentionMode, resolve_mode
+from exbert.analysis.predict import check_top_k, top_predictions
 from exbert.analysis.types import Analysis, ModelHandle, Prediction
 from exbert.errors import ExbertError, InvalidInput, ModelLoadError
 from exbert.view import DEFAULT_TOP_K, MAX_TOP_K
@@ -127,36 +130,6 @@ def _stack(layers: Sequence[torch.Tensor], row: int, shape: tuple[int, ...],
     return out
 
 
-_PREDICTION_CHUNK = 32  # rows of logits per softmax: [32, V] stays in cache (V ~ 50k-260k)
-
-
-def _predictions(model: ModelHandle, logits: torch.Tensor, top_k: int) -> list[list[Prediction]]:
-    """Top-k per position of one sequence's logits [T, V], with their softmax probabilities.
-
-    Done in chunks of rows: a fused softmax over a cache-sized block, then a gather of the
-    top k, is faster than ``logsumexp`` over the whole [T, V], whose temporaries are large
-    for big vocabularies.
-    """
-    import torch
-
-    rows = logits.shape[0]
-    probs = torch.empty((rows, top_k), dtype=torch.float32)
-    indices = torch.empty((rows, top_k), dtype=torch.long)
-    for start in range(0, rows, _PREDICTION_CHUNK):
-        block = logits[start : start + _PREDICTION_CHUNK]
-        top = torch.topk(block, top_k, dim=-1).indices
-        indices[start : start + _PREDICTION_CHUNK] = top
-        probs[start : start + _PREDICTION_CHUNK] = torch.softmax(
-            block, dim=-1, dtype=torch.float32
-        ).gather(-1, top)
-    unique = sorted(set(indices.flatten().tolist()))
-    texts = dict(zip(unique, model.tokenizer.batch_decode([[i] for i in unique]), strict=True))
-    return [
-        [Prediction(texts[i], q, i) for i, q in zip(row_i, row_p, strict=True)]
-        for row_i, row_p in zip(indices.tolist(), probs.tolist(), strict=True)
-    ]
-
-
 def _collect(model: ModelHandle, out: BatchOutputs, row: int, enc: Encoded,
              req: _Request) -> Analysis:
     """Row ``row`` of the batch tensors as an :class:`Analysis` (numpy copies)."""
@@ -169,7 +142,9 @@ def _collect(model: ModelHandle, out: BatchOutputs, row: int, enc: Encoded,
     predictions: list[list[Prediction]] | None = None
     reason: str | None = None
     if out.logits is not None and top_k > 0:
-        predictions = _predictions(model, out.logits[row, :n], min(top_k, info.vocab_size))
+        logits = out.logits[row, :n]
+        predictions = top_predictions(model, lambda r0, r1: logits[r0:r1], n,
+                                      min(top_k, info.vocab_size))
     elif not info.has_lm_head:
         reason = f"{info.name} has no language-model head, so it makes no predictions"
     else:
@@ -193,13 +168,6 @@ def _collect(model: ModelHandle, out: BatchOutputs, row: int, enc: Encoded,
     )
 
 
-def _check_top_k(top_k: int) -> None:
-    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)):
-        raise InvalidInput(f"top_k must be an integer, not {top_k!r}", top_k=str(top_k))
-    if not 0 <= top_k <= MAX_TOP_K:
-        raise InvalidInput(f"top_k must be between 0 and {MAX_TOP_K}", top_k=top_k)
-
-
 def analyze(
     model: ModelHandle,
     text: str,
@@ -207,24 +175,35 @@ def analyze(
     text_b: str | None = None,
     mask: Sequence[int] = (),
     top_k: int = DEFAULT_TOP_K,
+    attention: AttentionMode = "auto",
     attention_dtype: Literal["float32", "float16"] = "float32",
+    keep_positions: Sequence[int] = (),
 ) -> Analysis:
     """Analyse ``text`` (with ``text_b`` as the pair's second sentence), masking the token
     positions in ``mask`` (bidirectional models), with ``top_k`` predictions per token.
-    ``attention_dtype="float16"`` stores the attentions at half precision (what the server
-    sends; converted once, straight from the model's tensors)."""
-    _check_top_k(top_k)
+
+    ``attention``: ``"full"`` keeps every layer's [heads, T, T] attention (and every hidden
+    state and context); ``"lazy"`` records the queries and keys instead and recomputes any
+    rows, windows, blocks or statistics on demand (hidden states and contexts only at
+    ``keep_positions``); ``"auto"`` is lazy when the full attention would pass
+    :data:`exbert.view.AUTO_LAZY_BYTES`. ``attention_dtype="float16"`` stores a full
+    analysis' attentions at half precision (what the server sends)."""
+    check_top_k(top_k)
     if attention_dtype not in ("float32", "float16"):
         raise InvalidInput("attention_dtype must be 'float32' or 'float16'",
                            attention_dtype=str(attention_dtype))
     enc = apply_mask(model, encode(model, text, text_b), mask)
+    mode = resolve_mode(model.info, len(enc.input_ids), attention)
+    if mode == "lazy":
+        return lazy_analyze(model, enc, LazyRequest(text, text_b, mask, top_k,
+                                                    tuple(keep_positions)))
     out = forward_batch(model, [enc], logits=top_k > 0)
     return _collect(model, out, 0, enc, _Request(text, text_b, mask, top_k, attention_dtype))
 
 
 def analyze_batch(model: ModelHandle, texts: Sequence[str], *, top_k: int = 0) -> list[Analysis]:
     """Analyse single texts together in one padded forward pass; results in input order."""
-    _check_top_k(top_k)
+    check_top_k(top_k)
     if not texts:
         return []
     encs: list[Encoded] = []

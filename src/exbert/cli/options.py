@@ -23,6 +23,7 @@ from exbert.view import (
 )
 
 DEFAULT_MODEL = "smollm2-135m"
+ATTENTION_MODES = ("auto", "full", "lazy")
 MODEL_HELP = "alias (see `exbert models`), folder, .gguf file or hub id"
 
 
@@ -69,10 +70,31 @@ def add_kind(parser: argparse.ArgumentParser) -> None:
                         help="override the detected kind of model")
 
 
+#: What ``--max-tokens max`` parses to: more than any model's positions, so that
+#: :func:`exbert.models.load` caps it at the model's own limit (``ModelInfo.max_positions``).
+MODEL_LIMIT = 2**31 - 1
+
+
+def max_tokens(value: str) -> int:
+    """``"4096"`` -> 4096; ``"max"`` -> :data:`MODEL_LIMIT` (the model's own limit)."""
+    if value.strip().lower() == "max":
+        return MODEL_LIMIT
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of tokens or 'max', not {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
 def add_max_tokens(parser: argparse.ArgumentParser, what: str = "tokens of one analysis") -> None:
-    """``--max-tokens N``: the model's token cap (memory grows as N^2)."""
-    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, metavar="N",
-                        help=f"most {what} (memory grows as N^2; default %(default)s)")
+    """``--max-tokens N``: the model's token cap; ``max`` is the model's own limit (full
+    attention's memory grows as N^2, lazy attention's as N)."""
+    parser.add_argument("--max-tokens", type=max_tokens, default=DEFAULT_MAX_TOKENS, metavar="N",
+                        help=f"most {what}, or 'max' for the model's own limit (full attention's "
+                             "memory grows as N^2, lazy attention's as N; default %(default)s)")
 
 
 def load_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,9 +114,23 @@ def add_analysis(parser: argparse.ArgumentParser) -> None:
                         help=f"predictions per token, 0..{MAX_TOP_K} (default %(default)s)")
 
 
+def add_attention(parser: argparse.ArgumentParser) -> None:
+    """``--attention auto|full|lazy``: how ``Model.analyze`` computes attention."""
+    parser.add_argument("--attention", choices=ATTENTION_MODES, default="auto",
+                        help="full: every layer's [heads, T, T] attention in memory (T^2); "
+                             "lazy: the forward records queries and keys and attention is "
+                             "recomputed on demand (memory grows as T); auto: lazy when full "
+                             "attention would be large (default %(default)s)")
+
+
 def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The keywords of ``Model.analyze`` from :func:`add_analysis`'s options."""
-    return {"text_b": args.text_b, "mask": tuple(args.mask or ()), "top_k": args.top_k}
+    """The keywords of ``Model.analyze`` from :func:`add_analysis`'s options (and
+    :func:`add_attention`'s, where the command has it)."""
+    kwargs: dict[str, Any] = {
+        "text_b": args.text_b, "mask": tuple(args.mask or ()), "top_k": args.top_k}
+    if getattr(args, "attention", None) is not None:
+        kwargs["attention"] = args.attention
+    return kwargs
 
 
 # --- view -----------------------------------------------------------------------------------

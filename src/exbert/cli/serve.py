@@ -15,6 +15,18 @@ from exbert.cli.options import MODEL_HELP, add_command, add_max_tokens
 from exbert.errors import ExbertError, InvalidRequest
 
 DEFAULT_MODELS = ("smollm2-135m", "minilm-l6")
+MAX_REQUEST_HEAD = 256 * 1024  # bytes of a request line and headers (uvicorn's default: 16 KB)
+DEFAULT_CACHE_SIZE = "2GB"  # exbert.server.budget.DEFAULT_CACHE_BYTES (a test checks)
+
+
+def size(text: str) -> int:
+    """``"6GB"``, ``"512MB"``, a number of bytes -> bytes (argparse's type for sizes)."""
+    from exbert.server.budget import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -31,6 +43,15 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=5050, help="port (default %(default)s)")
     p.add_argument("--token", help="access token (generated when serving beyond loopback)")
     add_max_tokens(p)
+    p.add_argument("--memory-budget", type=size, default=None, metavar="SIZE",
+                   help="peak memory the analyses running at once may add, e.g. 6GB or 512MB: "
+                        "past it a request is answered 503 with Retry-After, one that alone "
+                        "needs more is refused with the numbers (default: half of this "
+                        "machine's memory)")
+    p.add_argument("--cache-size", type=size, default=DEFAULT_CACHE_SIZE, metavar="SIZE",
+                   help="memory for the analyses kept for browsing (by id; a long lazy one "
+                        "keeps its queries and keys): the least recently used go first "
+                        "(default %(default)s)")
 
     p = add_command(subparsers, "prepare", run_prepare,
                     help="convert the default models and build demo corpora once")
@@ -66,7 +87,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     models = _model_slots(args)
     corpora = _corpora(args, list(models))
-    config = ServerConfig(host=args.host, port=args.port, token=token)
+    budget = {} if args.memory_budget is None else {"memory_budget_bytes": args.memory_budget}
+    config = ServerConfig(host=args.host, port=args.port, token=token,
+                          cache_bytes=args.cache_size, **budget)
     app = create_app(models, corpora=corpora, config=config)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{args.port}/" + (f"?token={token}" if token else "")
@@ -75,7 +98,9 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"exbert is serving {', '.join(models)} at {url}{later}", flush=True)
     import uvicorn
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    # a request line of up to 4,096 attention rows (GET /api/analyses/{id}/rows) fits
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                h11_max_incomplete_event_size=MAX_REQUEST_HEAD)
     return 0
 
 

@@ -84,7 +84,7 @@ def get_analysis(
     if text is None:
         raise InvalidRequest("a text to analyse is needed")
     model = get_model(model_or_name)
-    return model.analyze(text, text_b=text_b, mask=tuple(mask), top_k=top_k)
+    return model.analyze(text, text_b=text_b, mask=tuple(mask), top_k=top_k, attention="full")
 
 
 def prepare(model_or_name: Any, text: str | None, request: Request) -> tuple[Analysis, ViewSpec]:
@@ -92,7 +92,7 @@ def prepare(model_or_name: Any, text: str | None, request: Request) -> tuple[Ana
     analysis = get_analysis(
         model_or_name, text, text_b=request.text_b, mask=request.mask, top_k=request.top_k
     )
-    n_layers, n_heads = int(analysis.attentions.shape[0]), int(analysis.attentions.shape[1])
+    n_layers, n_heads = analysis.full_attentions("a figure").shape[:2]
     spec = view_spec(
         n_layers, n_heads, layer=request.layer, heads=request.heads, weights=request.weights,
         hide_special=request.hide_special, threshold=request.threshold,

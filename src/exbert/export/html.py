@@ -115,7 +115,7 @@ def export_html(
     analysis, spec = prepare(model_or_name, text, request)
     stored = None
     if layers is not None:
-        n_layers = int(analysis.attentions.shape[0])
+        n_layers = analysis.n_layers
         stored = sorted({check_layer(x, n_layers) for x in layers} | {spec.layer})
     doc = render_html(
         frame_bytes(analysis, stored), spec, title=title,

@@ -100,7 +100,8 @@ def load(
 
     ``name_or_path``: a shipped alias (``smollm2-135m``, ``gemma3-270m``, ``minilm-l6``), a hub
     id, a local model folder or a ``.gguf`` file. ``kind`` overrides the detected kind.
-    ``max_tokens`` caps the tokens of one analysis (memory grows as T^2).
+    ``max_tokens`` caps the tokens of one analysis, up to the model's own limit (long inputs
+    analyse lazily: full attention grows as T^2, the lazy engine's records as T).
     """
     if max_tokens < 1:
         raise ModelLoadError("max_tokens must be at least 1", max_tokens=max_tokens)

@@ -45,14 +45,19 @@ class Model:
         text_b: str | None = None,
         mask: Sequence[int] = (),
         top_k: int = DEFAULT_TOP_K,
+        attention: Literal["auto", "full", "lazy"] = "auto",
         attention_dtype: Literal["float32", "float16"] = "float32",
+        keep_positions: Sequence[int] = (),
     ) -> Analysis:
         """Run the model on ``text`` (and ``text_b``): tokens, attentions, hidden states,
-        per-head contexts and predictions. See :func:`exbert.analysis.analyze`."""
+        per-head contexts and predictions. ``attention``: ``"full"`` keeps every layer's
+        attention, ``"lazy"`` recomputes it on demand from recorded queries and keys (long
+        inputs; hidden states and contexts only at ``keep_positions``), ``"auto"`` picks
+        lazy for large inputs. See :func:`exbert.analysis.analyze`."""
         from exbert.analysis import analyze
 
-        return analyze(self, text, text_b=text_b, mask=mask, top_k=top_k,
-                       attention_dtype=attention_dtype)
+        return analyze(self, text, text_b=text_b, mask=mask, top_k=top_k, attention=attention,
+                       attention_dtype=attention_dtype, keep_positions=keep_positions)
 
     def analyze_batch(self, texts: Sequence[str], *, top_k: int = 0) -> list[Analysis]:
         """Analyse many single texts in one padded forward pass (used by corpus builds)."""

@@ -146,7 +146,7 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
         w.corpus = opened
         w.corpus_name = corpus_name(opened)
         info = model.info if model is not None else None
-        n_layers, n_heads = int(analysis.attentions.shape[0]), int(analysis.attentions.shape[1])
+        n_layers, n_heads = analysis.full_attentions("the widget").shape[:2]
         with w.hold_sync():
             w._apply(analysis)
             w.model_name = analysis.model
@@ -176,12 +176,12 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
         self.busy = True
         try:
             return _checked(self.model.analyze, text, text_b=text_b, mask=tuple(mask),
-                            top_k=self.top_k)
+                            top_k=self.top_k, attention="full")
         finally:
             self.busy = False
 
     def _frame_layers(self, analysis: Analysis) -> list[int] | None:
-        n_layers, n_heads, t = analysis.attentions.shape[:3]
+        n_layers, n_heads, t = analysis.full_attentions("the widget").shape[:3]
         if n_layers * n_heads * t * t * 2 <= ALL_LAYERS_BYTES:
             return None
         return [min(self.layer, n_layers - 1)]

@@ -90,7 +90,8 @@ def search(
         raise InvalidRequest(f"token_index must be between 0 and {n - 1}", token_index=token_index)
     n_layers = model.info.layers
     if by == "embedding":
-        vector = analysis.hidden_states[layer_to_hidden(layer, n_layers), token_index]
+        layer_to_hidden(layer, n_layers)  # checks the layer, naming the valid range
+        vector = analysis.hidden(layer, [token_index])[0]
         return corpus.search_embedding(vector, layer, k, filters, heads=heads, exact=exact,
                                        include_special=include_special, window=window,
                                        model=model, special_attention=special_attention)
@@ -99,7 +100,7 @@ def search(
             raise InvalidRequest("context search needs a layer 0..L-1: the embeddings have no "
                                  "attention", layer=EMBEDDINGS)
         resolved = check_layer(layer, n_layers)
-        contexts = analysis.contexts[resolved, token_index]
+        contexts = analysis.context(resolved, [token_index])[0]
         return corpus.search_context(contexts, resolved, heads, k, filters, exact=exact,
                                      include_special=include_special, window=window,
                                      model=model, special_attention=special_attention)

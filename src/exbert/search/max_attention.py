@@ -98,7 +98,7 @@ class MaxAttentionReader:
             analyses = model.analyze_batch([t.sentence_text(s) for s in group])
             for s, a in zip(group, analyses, strict=True):
                 if a.n_tokens == int(t.sentences[s]["n_tokens"]):
-                    m = a.attentions[layer - 1][heads].sum(axis=0)  # [T, T]
+                    m = a.full_attentions("max attention")[layer - 1][heads].sum(axis=0)
                     if not special_attention:
                         special = [tok.special for tok in a.tokens]
                         m[special, :] = 0

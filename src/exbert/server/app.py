@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from exbert._version import __version__
+from exbert.server.analyses import analyses_router
 from exbert.server.errors import install_error_handlers
 from exbert.server.inference import InferenceQueue
 from exbert.server.lazy import ModelSlot, start_warm_up
@@ -115,6 +116,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         start_warm_up(state.models, state.all_corpora)  # models still loading, corpora
         yield
+        state.warmer.cancel()
         queue.shutdown()
 
     app = FastAPI(
@@ -129,6 +131,7 @@ def create_app(
     _document_names(app, lambda: _examples(state.models, state.corpora))
     install_error_handlers(app)
     app.include_router(api_router())
+    app.include_router(analyses_router())
     static = _static_dir(config)
     if (static / "index.html").is_file():
         app.mount("/", StaticFiles(directory=static, html=True), name="static")

@@ -103,7 +103,9 @@ def public_error(exc: ExbertError, state: Any) -> dict[str, Any]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ExbertError)
     async def _exbert(request: Request, exc: ExbertError) -> JSONBytes:
-        headers = {"Retry-After": "1"} if isinstance(exc, QueueFull) else None
+        headers = None
+        if isinstance(exc, QueueFull):  # the memory budget's 503 says how long to wait
+            headers = {"Retry-After": str(int(exc.details.get("retry_after", 1)))}
         state = getattr(request.app.state, "exbert", None)
         return JSONBytes({"error": public_error(exc, state)}, exc.status, headers=headers)
 

@@ -24,7 +24,7 @@ from exbert.server.schemas import (
     SearchOut,
 )
 from exbert.server.state import corpus_info, state_of
-from exbert.view import DEFAULT_TOP_HEADS, MAX_INDEX, check_layers
+from exbert.view import DEFAULT_TOP_HEADS, DEFAULT_TOP_K, MAX_INDEX, check_layers
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis
@@ -35,12 +35,23 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in (
         (400, "unreadable request (body not UTF-8 JSON, unknown host)"),
         (401, "missing access token"),
-        (404, "unknown model or corpus"),
+        (404, "unknown model, corpus or analysis id"),
         (413, "request body too large"),
         (422, "invalid input (empty, too long, bad mask...)"),
-        (503, "queue full; retry after the Retry-After seconds"),
+        (503, "queue full or memory budget in use; retry after the Retry-After seconds"),
     )
 }
+
+
+ANALYSIS_ID_HEADER = "X-Analysis-Id"
+ANALYSIS_OPERATIONS = ("header", "attention", "rows", "window", "blocks", "stats")
+"""The routes under /api/analyses/{analysis_id} (operationId ``analysis_<name>``), linked from
+the analyze answer (its ``X-Analysis-Id`` header: the same id as the body's ``analysis_id``,
+readable from the binary form too)."""
+_LINKS = {f"analysis_{name}": {
+    "operationId": f"analysis_{name}",
+    "parameters": {"analysis_id": f"$response.header.{ANALYSIS_ID_HEADER}"},
+} for name in ANALYSIS_OPERATIONS}
 
 
 def _corpus_out(corpus: Any) -> dict[str, Any]:
@@ -52,6 +63,21 @@ def _corpus_out(corpus: Any) -> dict[str, Any]:
         info["labels"] = tables.filter_labels()
         info["document_fields"] = list(tables.documents.fields)
     return info
+
+
+def json_header(analysis: Analysis, analysis_id: str, layers: list[int] | None
+                ) -> dict[str, Any]:
+    """The JSON form of an analysis: its header, and the attention of ``layers`` as nested
+    lists (none for a lazy analysis)."""
+    chosen = chosen_layers(analysis, layers)
+    header = header_with_attention(analysis, chosen)
+    header["analysis_id"] = analysis_id
+    att = header["attention"]
+    att["dtype"] = "float32"
+    att["data"] = None
+    if analysis.attentions is not None and att["layers"]:
+        att["data"] = analysis.attentions[chosen].round(5).tolist()
+    return header
 
 
 def api_router() -> APIRouter:
@@ -83,6 +109,10 @@ def api_router() -> APIRouter:
             200: {
                 "content": {MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
                 "description": "the binary frame (default) or, with format=json, JSON",
+                "headers": {ANALYSIS_ID_HEADER: {
+                    "schema": {"type": "string"},
+                    "description": "the analysis_id of the answer (also in its header)"}},
+                "links": _LINKS,
             }
         },
     )
@@ -94,14 +124,13 @@ def api_router() -> APIRouter:
         s = state_of(request)
         check_layers(body.layers, s.model(body.model).info.layers)
         if format == "binary":
-            _, frame = await s.analyze(body, lambda a: encode_frame(a, body.layers))
-            return Response(frame, media_type=MEDIA_TYPE)
-        analysis, _ = await s.analyze(body, attention_dtype="float32")
-        chosen = chosen_layers(analysis, body.layers)
-        header = header_with_attention(analysis, chosen)
-        header["attention"]["dtype"] = "float32"
-        header["attention"]["data"] = analysis.attentions[chosen].round(5).tolist()
-        return JSONBytes(header)
+            analysis_id, _, frame = await s.analyze(
+                body, lambda a, i: encode_frame(a, body.layers, {"analysis_id": i}))
+            return Response(frame, media_type=MEDIA_TYPE,
+                            headers={ANALYSIS_ID_HEADER: analysis_id})
+        analysis_id, _, header = await s.analyze(
+            body, lambda a, i: json_header(a, i, body.layers), attention_dtype="float32")
+        return JSONBytes(header, headers={ANALYSIS_ID_HEADER: analysis_id})
 
     # The corpus routes are plain functions, which FastAPI runs on its thread pool: the first
     # use of a corpus opens it (checksums of its files), which must not hold the event loop.
@@ -135,10 +164,12 @@ def api_router() -> APIRouter:
 
         s = state_of(request)
         model, corpus = s.model(body.model), s.corpus(body.corpus)
+        # the analysis on screen when it has the token's hidden states and contexts (a full
+        # one, or a lazy one that kept them), else one that keeps them
         req = AnalyzeIn(model=body.model, text=body.text, text_b=body.text_b, mask=body.mask,
-                        top_k=0, layers=None)
+                        top_k=DEFAULT_TOP_K, layers=None, attention="auto")
 
-        def find(analysis: Analysis) -> dict[str, Any]:
+        def find(analysis: Analysis, _: str) -> dict[str, Any]:
             result = run_search(
                 model, corpus, analysis, body.token, body.layer, by=body.by, heads=body.heads,
                 k=body.k, filters=body.filters, exact=body.exact, window=body.window,
@@ -149,7 +180,7 @@ def api_router() -> APIRouter:
                             "token_text": analysis.tokens[body.token].text}
             return out
 
-        _, found = await s.analyze(req, find)
+        _, _, found = await s.analyze(req, find, keep_positions=(body.token,))
         assert found is not None
         return found
 

@@ -19,9 +19,11 @@ from exbert.corpus.manifest import ModelIdentity
 from exbert.info import Kind, ModelInfo
 from exbert.search.results import CorpusToken, Match, MaxAttention
 from exbert.view import (
+    AUTO_LAZY_BYTES,
     DEFAULT_K,
     DEFAULT_TOP_K,
     DEFAULT_WINDOW,
+    MAX_FULL_ATTENTION_BYTES,
     MAX_INDEX,
     MAX_K,
     MAX_POSITIONS_LISTED,
@@ -101,6 +103,14 @@ class AnalyzeIn(Strict):
         None, max_length=MAX_POSITIONS_LISTED,
         description=f"layers to include in the attention payload (all); {_LAYERS}",
     )
+    attention: Literal["auto", "full", "lazy"] = Field(
+        "auto", description="full: the answer carries every chosen layer's [heads, T, T] "
+        "attention; lazy: the forward records queries and keys, the answer carries no "
+        "attention and the routes under /api/analyses/{analysis_id}/ recompute rows, windows, "
+        "blocks and head statistics on demand (long inputs); auto: lazy when the full float32 "
+        f"attention would exceed {AUTO_LAZY_BYTES // 2**20} MB. full past "
+        f"{MAX_FULL_ATTENTION_BYTES // 2**30} GB of attention is a 422 (AttentionTooLarge)",
+    )
 
 
 TokenOut = _public_model(Token, "TokenOut")
@@ -109,9 +119,15 @@ PredictionOut = _public_model(Prediction, "PredictionOut")
 
 class AttentionOut(BaseModel):
     dtype: Literal["float16", "float32"]
-    shape: list[int]
-    layers: list[int]
+    shape: list[int] = Field(description="[len(layers), heads, T, T]; a lazy analysis: the "
+                             "whole [layers, heads, T, T] (none of it in the answer)")
+    layers: list[int] = Field(description="the layers in the answer ([] for a lazy analysis)")
     offset: int = 0
+    mode: Literal["full", "lazy"] = Field(
+        "full", description="full: the attention of `layers` follows the header (and GET "
+        "/api/analyses/{analysis_id}/attention gives other layers); lazy: no attention in "
+        "the answer, read it from the routes under /api/analyses/{analysis_id}/. Frames "
+        "without it (earlier versions) are full")
     data: list[list[list[list[float]]]] | None = None
 
 
@@ -119,6 +135,11 @@ class AnalysisOut(BaseModel):
     """The JSON form (``?format=json``) of the analysis; the binary form carries the same
     header with the attention after it."""
 
+    analysis_id: str | None = Field(
+        None, description="the id of this analysis on this server, for the routes under "
+        "/api/analyses/{analysis_id}/ (kept while recent: an unknown id is a 404 "
+        "UnknownAnalysis, analyse again). Every server answer has one; the frames of the "
+        "notebook widget and of HTML exports have none")
     model: str
     kind: Kind
     text: str
@@ -130,6 +151,14 @@ class AnalysisOut(BaseModel):
     predictions: list[list[PredictionOut]] | None  # type: ignore[valid-type]
     predictions_unavailable: str | None
     attention: AttentionOut
+
+
+class AnalysisInfoOut(AnalysisOut):
+    """A kept analysis (``GET /api/analyses/{analysis_id}``): its header, no attention data."""
+
+    analysis_id: str  # type: ignore[assignment]  # always, here
+    mode: Literal["full", "lazy"]
+    n_tokens: int
 
 
 class ErrorDetail(BaseModel):

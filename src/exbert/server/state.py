@@ -1,9 +1,12 @@
 """What a running server holds: its configuration, the loaded models and corpora, the
-inference queue and the cache of recent analyses. One :class:`AppState` per app (no
+inference queue, the memory budget and the analyses kept by id. One :class:`AppState` per app (no
 module-level state); routes reach it with :func:`state_of`."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -11,11 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
-from exbert.errors import NotFound, UnknownCorpus, UnknownModel
+from exbert.errors import NotFound, UnknownAnalysis, UnknownCorpus, UnknownModel
+from exbert.server.budget import DEFAULT_CACHE_BYTES, MemoryBudget, default_budget, plan
 from exbert.server.inference import InferenceQueue
 from exbert.server.lazy import loading
 from exbert.server.schemas import AnalyzeIn
+from exbert.server.warm import Warmer
+from exbert.view import MAX_TEXT_CHARS
 
 if TYPE_CHECKING:
     from exbert.analysis import Analysis
@@ -23,49 +30,130 @@ if TYPE_CHECKING:
 
 
 R = TypeVar("R")
+Attention = Literal["auto", "full", "lazy"]
+
+
+def _default_max_body() -> int:
+    """Two texts of :data:`~exbert.view.MAX_TEXT_CHARS` characters, each escaped in JSON at
+    worst (``\\uXXXX``: 6 bytes a character; UTF-8 itself needs at most 4), and the rest."""
+    return 2 * 6 * MAX_TEXT_CHARS + 64 * 1024
 
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """``cache_bytes``: the analyses kept by id (their arrays, or a lazy one's recorded
+    queries and keys); ``memory_budget_bytes``: the peak memory of the analyses admitted at
+    once (``exbert serve --memory-budget``; default half of the physical memory)."""
+
     host: str = "127.0.0.1"
     port: int = 5050
     token: str | None = None
     extra_hosts: tuple[str, ...] = ()
-    max_body_bytes: int = 256 * 1024
+    max_body_bytes: int = field(default_factory=_default_max_body)
     workers: int = 1
     max_pending: int = 64
-    cache_bytes: int = 64 * 1024 * 1024
+    cache_bytes: int = DEFAULT_CACHE_BYTES
+    memory_budget_bytes: int = field(default_factory=default_budget)
     static_dir: Path | None = None
 
 
+def analysis_bytes(a: Analysis) -> int:
+    """What keeping ``a`` costs: the engine's own count (a lazy analysis: its recorded queries
+    and keys and the arrays it keeps), else the bytes of the arrays it holds."""
+    counted = getattr(a, "nbytes", None)
+    if counted is not None:
+        return int(counted)
+    arrays = (a.attentions, a.hidden_states, a.contexts)
+    return int(sum(x.nbytes for x in arrays if x is not None))
+
+
+@dataclass
+class _Entry:
+    key: tuple[Any, ...]
+    analysis: Analysis
+    size: int
+
+
 class AnalysisCache:
-    """Recent analyses (search re-uses the vectors of the sentence on screen), bounded by the
-    bytes of their arrays."""
+    """Analyses by id (``secrets.token_urlsafe``: unguessable), and by request (a repeated
+    request answers from here), bounded by their bytes (:func:`analysis_bytes`): the least
+    recently used go first. The newest always stays, even alone over the budget: its id
+    must work right after its answer (the memory budget admitted it)."""
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget = budget_bytes
-        self._items: OrderedDict[tuple[Any, ...], Analysis] = OrderedDict()
+        self._items: OrderedDict[str, _Entry] = OrderedDict()
+        self._by_key: dict[tuple[Any, ...], str] = {}
         self._bytes = 0
+        self._lock = threading.Lock()
 
-    @staticmethod
-    def _size(a: Analysis) -> int:
-        return int(a.attentions.nbytes + a.hidden_states.nbytes + a.contexts.nbytes)
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
 
-    def get(self, key: tuple[Any, ...]) -> Analysis | None:
-        item = self._items.get(key)
-        if item is not None:
-            self._items.move_to_end(key)
-        return item
+    def __len__(self) -> int:
+        return len(self._items)
 
-    def put(self, key: tuple[Any, ...], analysis: Analysis) -> None:
-        size = self._size(analysis)
-        if size > self.budget or key in self._items:
-            return
-        self._items[key] = analysis
-        self._bytes += size
-        while self._bytes > self.budget:
-            _, old = self._items.popitem(last=False)
-            self._bytes -= self._size(old)
+    def find(self, key: tuple[Any, ...]) -> tuple[str, Analysis] | None:
+        """The analysis of a request seen before, and its id."""
+        with self._lock:
+            analysis_id = self._by_key.get(key)
+            if analysis_id is None:
+                return None
+            self._items.move_to_end(analysis_id)
+            return analysis_id, self._items[analysis_id].analysis
+
+    def __contains__(self, analysis_id: object) -> bool:
+        with self._lock:
+            return analysis_id in self._items
+
+    def get(self, analysis_id: str) -> Analysis:
+        """The analysis ``analysis_id``; :class:`UnknownAnalysis` (404) when not kept."""
+        with self._lock:
+            entry = self._items.get(analysis_id)
+            if entry is None:
+                raise UnknownAnalysis(
+                    "unknown analysis id (the server keeps recent analyses only, and not "
+                    "across restarts): analyse the text again", analysis_id=analysis_id[:64])
+            self._items.move_to_end(analysis_id)
+            return entry.analysis
+
+    def put(self, key: tuple[Any, ...], analysis: Analysis, analysis_id: str) -> None:
+        size = analysis_bytes(analysis)
+        with self._lock:
+            old = self._items.pop(analysis_id, None)
+            if old is not None:
+                self._bytes -= old.size
+            self._items[analysis_id] = _Entry(key, analysis, size)
+            self._by_key[key] = analysis_id
+            self._bytes += size
+            self._evict(self.budget)
+
+    def remeasure(self) -> None:
+        """Count again what the kept analyses hold (a lazy analysis grows by the layer
+        summaries and block summaries computed for it), evicting past the budget."""
+        with self._lock:
+            for entry in self._items.values():
+                entry.size = analysis_bytes(entry.analysis)
+            self._bytes = sum(e.size for e in self._items.values())
+            self._evict(self.budget)
+
+    def trim(self, limit: int) -> None:
+        """Drop the least recently used analyses until at most ``limit`` bytes stay (the
+        newest stays): cached analyses give way to the work the memory budget admits."""
+        with self._lock:
+            self._evict(min(limit, self.budget))
+
+    def _evict(self, limit: int) -> None:
+        while self._bytes > limit and len(self._items) > 1:
+            analysis_id, entry = self._items.popitem(last=False)
+            self._bytes -= entry.size
+            if self._by_key.get(entry.key) == analysis_id:
+                del self._by_key[entry.key]
+
+
+def new_analysis_id() -> str:
+    return secrets.token_urlsafe(18)
 
 
 @dataclass
@@ -80,9 +168,13 @@ class AppState:
     config: ServerConfig
     queue: InferenceQueue
     cache: AnalysisCache = field(init=False)
+    budget: MemoryBudget = field(init=False)
+    warmer: Warmer = field(init=False)
 
     def __post_init__(self) -> None:
         self.cache = AnalysisCache(self.config.cache_bytes)
+        self.budget = MemoryBudget(self.config.memory_budget_bytes)
+        self.warmer = Warmer(self.queue, self.cache)
 
     @property
     def corpora(self) -> dict[str, Any]:
@@ -99,30 +191,79 @@ class AppState:
         return model
 
     async def analyze(
-        self, req: AnalyzeIn, then: Callable[[Analysis], R] | None = None,
+        self, req: AnalyzeIn, then: Callable[[Analysis, str], R] | None = None,
         attention_dtype: Literal["float32", "float16"] = "float16",
-    ) -> tuple[Analysis, R | None]:
-        """The analysis of ``req`` (cached or run on the queue), and ``then(analysis)``
-        computed in the same worker hop (e.g. encoding the frame off the event loop).
-        Attentions are kept as float16 (what the frame sends) unless asked otherwise."""
+        keep_positions: tuple[int, ...] = (),
+    ) -> tuple[str, Analysis, R | None]:
+        """The analysis of ``req`` (cached, or admitted by the memory budget and run on the
+        queue), its id, and ``then(analysis, id)`` computed in the same worker hop (e.g.
+        encoding the frame off the event loop). Attentions are kept as float16 (what the
+        frame sends) unless asked otherwise. ``keep_positions``: the tokens whose hidden states
+        and contexts a lazy analysis must keep (search); a cached analysis that lacks them is
+        not reused."""
         model = self.model(req.model)
-        key = (req.model, req.text, req.text_b, tuple(sorted(set(req.mask))), req.top_k,
-               attention_dtype)
-        cached = self.cache.get(key)
+        mask = tuple(sorted(set(req.mask)))
+        key = (req.model, req.text, req.text_b, mask, req.top_k, req.attention, attention_dtype)
+        cached = self.cache.find(key)
+        if cached is not None and not _keeps(cached[1], keep_positions):
+            cached = None
+        if cached is not None:
+            analysis_id, analysis = cached
+            extra = await self.queue.run(then, analysis, analysis_id) if then else None
+            return analysis_id, analysis, extra
+
+        # the exact token count first, on the thread pool (tokenising 400,000 characters takes
+        # a while; a fast tokenizer encodes from several threads), then the admission by the
+        # peak memory the analysis adds, before it waits for the queue
+        n_tokens = await run_in_threadpool(_count_tokens, model, req)
+        mode, need = plan(model.info, n_tokens, req.attention)
+        analysis_id = new_analysis_id()
+
+        what = f"an analysis of {n_tokens} tokens ({mode} attention, {model.info.name})"
+        ticket = self.budget.admit(need, what)
 
         def work() -> tuple[Analysis, R | None]:
-            analysis = cached or model.analyze(
-                req.text, text_b=req.text_b, mask=req.mask, top_k=req.top_k,
-                attention_dtype=attention_dtype,
-            )
-            return analysis, then(analysis) if then is not None else None
+            if not ticket.begin():  # its client is gone
+                raise asyncio.CancelledError
+            try:
+                analysis = model.analyze(
+                    req.text, text_b=req.text_b, mask=req.mask, top_k=req.top_k,
+                    attention=mode, attention_dtype=attention_dtype,
+                    keep_positions=keep_positions,
+                )
+                if analysis.lazy is not None:  # the layer on screen: its overview is ready
+                    analysis.layer_summary(req.layers[0] if req.layers else 0)
+                return analysis, then(analysis, analysis_id) if then is not None else None
+            finally:
+                ticket.release()
 
-        analysis, extra = await self.queue.run(work)
-        self.cache.put(key, analysis)
-        return analysis, extra
+        try:
+            self.cache.trim(self.budget.free)
+            analysis, extra = await self.queue.run(work)
+        finally:
+            ticket.abandon()
+        self.cache.put(key, analysis, analysis_id)
+        self.warmer.start(analysis_id, analysis)  # the other layers' summaries, meanwhile
+        return analysis_id, analysis, extra
+
+    def analysis(self, analysis_id: str) -> Analysis:
+        """A kept analysis by id (404 :class:`UnknownAnalysis` when not kept)."""
+        return self.cache.get(analysis_id)
 
     def corpus(self, name: str) -> Any:
         return _named(self.corpora, name, UnknownCorpus, "corpus")
+
+
+def _keeps(analysis: Analysis, positions: tuple[int, ...]) -> bool:
+    """Whether ``analysis`` has the hidden states and contexts of ``positions``."""
+    return analysis.positions is None or set(positions) <= set(analysis.positions)
+
+
+def _count_tokens(model: Model, req: AnalyzeIn) -> int:
+    """The tokens ``req`` has (its errors: empty, too long... as the analysis gives them)."""
+    from exbert.analysis.encode import encode
+
+    return len(encode(model, req.text, req.text_b).input_ids)
 
 
 def _named(table: Mapping[str, Any], name: str, error: type[NotFound], what: str) -> Any:

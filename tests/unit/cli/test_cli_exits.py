@@ -15,6 +15,8 @@ EXPECTED = {
     errors.InvalidInput: 2,
     errors.EmptyText: 2,
     errors.TextTooLong: 2,
+    errors.AttentionTooLarge: 2,
+    errors.TooLargeForBudget: 2,
     errors.InvalidMask: 2,
     errors.MaskNotSupported: 2,
     errors.InvalidRequest: 2,
@@ -24,6 +26,7 @@ EXPECTED = {
     errors.NotFound: 3,
     errors.UnknownModel: 3,
     errors.UnknownCorpus: 3,
+    errors.UnknownAnalysis: 3,
     errors.CorpusError: 4,
     errors.CorpusCorrupt: 4,
     errors.CorpusMismatch: 4,
@@ -31,6 +34,7 @@ EXPECTED = {
     errors.CorpusInputError: 2,
     errors.ExportError: 1,
     errors.QueueFull: 1,
+    errors.MemoryBudgetExceeded: 1,
 }
 
 

@@ -1,15 +1,21 @@
-// The web app's analyses: POST /api/analyze for a text of the selected model, all layers in one
-// binary frame unless `layers x heads x T x T x 2` bytes would exceed ALL_LAYERS_BYTES; then the
-// current layer, and the other layers on demand. The result goes into the store.
+// The web app's analyses: POST /api/analyze (attention "auto") for a text of the selected model.
+// The server answers with the analysis id and its mode:
+// - "full": the attention of all layers in one binary frame unless `layers x heads x T x T x 2`
+//   bytes would exceed ALL_LAYERS_BYTES; then the current layer, and the other layers on demand
+//   from GET /api/analyses/{id}/attention?layers=... (never a second POST: that re-ran the model).
+// - "lazy" (a long text): no attention in the frame; the store's `doc` gets the header and id, and
+//   the document view (src/long/) fetches what it shows by the id.
+// The result goes into the store.
 
-import { analyze } from "../../api/client";
+import { postJson } from "../../api/client";
 import { ALL_LAYERS_BYTES, DEFAULT_TOP_K } from "../../api/limits";
 import type { AnalyzeRequest, ModelInfo } from "../../api/types";
 import { AttentionLayers } from "../../attention/frame";
 import { payloadBytes } from "../../attention/math";
 import type { Viewer } from "../../attention/viewer";
-import { showAnalysis, type State, type Store } from "../../store";
-
+import { AnalysisRoutes, decodeAnalyzed } from "../../long/api";
+import { estimateTokens } from "../../long/progress";
+import { showAnalysis, showDocument, type State, type Store } from "../../store";
 
 export interface AnalysisInput {
   text: string;
@@ -18,8 +24,8 @@ export interface AnalysisInput {
 }
 
 export interface RunnerUi {
-  /** A request for a new analysis started (true) or ended (false). */
-  busy(on: boolean): void;
+  /** A request for a new analysis started (with the estimated token count) or ended (null). */
+  busy(tokens: number | null): void;
   /** A request failed; null: the last one succeeded. */
   error(err: unknown): void;
 }
@@ -57,17 +63,26 @@ export class AnalysisRunner {
       mask: p.mask,
       top_k: DEFAULT_TOP_K,
       layers: perLayer ? [this.store.state.layer] : null,
+      attention: "auto",
     };
     this.running = true;
-    this.ui.busy(true);
+    this.ui.busy(estimateTokens(p.text + p.textB));
     this.viewer.setLoading(p.mask.length ? "Analysing with masked tokens\u2026" : "Analysing\u2026");
     try {
-      const frame = await analyze(req, controller.signal);
+      const res = await postJson("/api/analyze", req, "application/x-exbert-analysis", controller.signal);
+      const got = decodeAnalyzed(await res.arrayBuffer(), res.status);
       if (seq !== this.seq) return;
-      const hd = frame.header;
-      const attention = AttentionLayers.of(frame);
       this.ui.error(null);
-      this.store.update({ mask: hd.mask, ...showAnalysis(this.store.state, { header: hd, attention, maskToken: m.mask_token }) });
+      if (got.mode === "lazy") {
+        const hd = got.header;
+        this.store.update({ mask: hd.mask, ...showDocument(this.store.state, { id: got.id, header: hd, maskToken: m.mask_token }) });
+        this.viewer.showMessage("This text is long: the document view below shows it.");
+        return;
+      }
+      const hd = got.frame.header;
+      const attention = AttentionLayers.of(got.frame);
+      const a = { header: hd, attention, maskToken: m.mask_token, ...(got.id ? { id: got.id } : {}) };
+      this.store.update({ mask: hd.mask, ...showAnalysis(this.store.state, a) });
       const missing = attention.missingLayers();
       if (missing.length && payloadBytes(hd.n_layers, hd.n_heads, hd.tokens.length) <= ALL_LAYERS_BYTES) {
         void this.fetchLayers(missing);
@@ -80,7 +95,7 @@ export class AnalysisRunner {
     } finally {
       if (seq === this.seq) {
         this.running = false;
-        this.ui.busy(false);
+        this.ui.busy(null);
       }
     }
   }
@@ -93,23 +108,23 @@ export class AnalysisRunner {
     this.seq++;
     this.pendingLayers.clear();
     this.running = false;
-    this.ui.busy(false);
+    this.ui.busy(null);
   }
 
-  /** Fetch some layers of the analysis on screen and add them to it. */
+  /** Fetch some layers of the analysis on screen (by its id) and add them to it. */
   async fetchLayers(layers: number[]): Promise<void> {
     const a = this.store.state.analysis;
     if (!a) return;
     const want = layers.filter((l) => !a.attention.has(l) && !this.pendingLayers.has(l));
     if (!want.length) return;
-    want.forEach((l) => this.pendingLayers.add(l));
     const seq = this.seq;
-    const hd = a.header;
+    if (!a.id) {
+      this.ui.error(new Error("the server gave no analysis id: analyse the text again to see other layers"));
+      return;
+    }
+    want.forEach((l) => this.pendingLayers.add(l));
     try {
-      const frame = await analyze(
-        { model: hd.model, text: hd.text, text_b: hd.text_b, mask: hd.mask, top_k: DEFAULT_TOP_K, layers: want },
-        this.controller?.signal,
-      );
+      const frame = await new AnalysisRoutes(a.id).attention(want, this.controller?.signal);
       if (seq !== this.seq) return;
       a.attention.add(frame.attention);
       if (want.includes(this.store.state.layer)) this.viewer.render();

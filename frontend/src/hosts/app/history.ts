@@ -13,18 +13,24 @@
 // - While stopped (a link naming a model the server does not serve), nothing is written: the
 //   URL stays as the user gave it.
 //
+// - A text too long for the URL (url.ts, MAX_URL_TEXT_CHARS) is kept in the entry's state
+//   (`history.state`) instead; a change of it is a change of the inputs like any other.
+//
 // Browsers ignore history updates beyond ~200 per 10 s; past URL_WRITES_PER_10S writes, a
 // trailing write after THROTTLE_MS catches the last change.
 
-import { URL_PARAMS_OF_VIEW, urlQuery } from "./url";
+import { entryState, entryTexts, URL_PARAMS_OF_VIEW, urlQuery, urlTexts, type UrlTexts } from "./url";
 import type { State, Store } from "../../store";
 
 /** The part of `window.history` and `location` that the app uses (a stand-in in unit tests). */
 export interface HistoryPort {
   /** The current query string, with or without "?". */
   search(): string;
-  push(query: string): void;
-  replace(query: string): void;
+  /** The texts kept in the current entry's state (left out of its URL), or null. */
+  texts(): UrlTexts | null;
+  /** A new entry with this query and the texts left out of it (null: none). */
+  push(query: string, texts: UrlTexts | null): void;
+  replace(query: string, texts: UrlTexts | null): void;
 }
 
 export const GROUP_MS = 500;
@@ -33,20 +39,32 @@ const THROTTLE_MS = 250;
 
 const strip = (q: string) => (q.startsWith("?") ? q.slice(1) : q);
 
-/** The view/input parameters whose values differ between two query strings, sorted. */
-export function changedViewParams(a: string, b: string): string[] {
-  const pa = new URLSearchParams(a);
-  const pb = new URLSearchParams(b);
+/**
+ * The view/input parameters whose values differ between two query strings (with the texts their
+ * entries keep out of the URL, if any), sorted.
+ */
+export function changedViewParams(a: string, b: string, ta: UrlTexts | null = null, tb: UrlTexts | null = null): string[] {
+  const pa = withTexts(new URLSearchParams(a), ta);
+  const pb = withTexts(new URLSearchParams(b), tb);
   return URL_PARAMS_OF_VIEW.filter((k) => pa.get(k) !== pb.get(k));
 }
+
+function withTexts(p: URLSearchParams, t: UrlTexts | null): URLSearchParams {
+  if (t?.text) p.set("text", t.text);
+  if (t?.textB) p.set("text_b", t.textB);
+  return p;
+}
+
+const sameTexts = (a: UrlTexts | null, b: UrlTexts | null) => a === b || (a !== null && b !== null && a.text === b.text && a.textB === b.textB);
 
 /** The browser's history and location. */
 export function browserHistory(win: Window = window): HistoryPort {
   const url = (q: string) => (q ? `?${q}` : win.location.pathname) + win.location.hash;
   return {
     search: () => win.location.search,
-    push: (q) => win.history.pushState(null, "", url(q)),
-    replace: (q) => win.history.replaceState(null, "", url(q)),
+    texts: () => entryTexts(win.history.state),
+    push: (q, t) => win.history.pushState(entryState(t), "", url(q)),
+    replace: (q, t) => win.history.replaceState(entryState(t), "", url(q)),
   };
 }
 
@@ -55,6 +73,8 @@ type Mode = "auto" | "replace";
 export class UrlHistory {
   private active = false;
   private written: string;
+  /** The texts the written entry keeps in its state (null: none, or in its URL). */
+  private writtenTexts: UrlTexts | null;
   /** The parameters the last push/replace of a view change changed, and when. */
   private lastKeys = "";
   private lastAt = -Infinity;
@@ -68,6 +88,7 @@ export class UrlHistory {
     private readonly now: () => number = () => performance.now(),
   ) {
     this.written = strip(port.search());
+    this.writtenTexts = port.texts();
     store.subscribe(() => this.schedule());
   }
 
@@ -78,6 +99,7 @@ export class UrlHistory {
   start(mode: Mode): void {
     this.active = true;
     this.written = strip(this.port.search());
+    this.writtenTexts = this.port.texts();
     this.lastKeys = "";
     this.flush(mode);
   }
@@ -92,6 +114,7 @@ export class UrlHistory {
   /** Back/Forward moved to another entry: the URL is that entry's (call before applying it). */
   popped(): void {
     this.written = strip(this.port.search());
+    this.writtenTexts = this.port.texts();
     this.lastKeys = "";
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -109,7 +132,8 @@ export class UrlHistory {
   private flush(mode: Mode): void {
     if (!this.active || this.timer) return;
     const q = urlQuery(this.store.state);
-    if (q === this.written) return;
+    const texts = urlTexts(this.store.state);
+    if (q === this.written && sameTexts(texts, this.writtenTexts)) return;
     const t = this.now();
     this.writes = this.writes.filter((w) => t - w < 10_000);
     if (this.writes.length >= URL_WRITES_PER_10S) {
@@ -119,7 +143,7 @@ export class UrlHistory {
       }, THROTTLE_MS);
       return;
     }
-    const keys = changedViewParams(this.written, q).join(",");
+    const keys = changedViewParams(this.written, q, this.writtenTexts, texts).join(",");
     const grouped = keys !== "" && keys === this.lastKeys && t - this.lastAt < GROUP_MS;
     const push = mode === "auto" && keys !== "" && !grouped;
     if (mode === "auto" && keys !== "") {
@@ -128,7 +152,8 @@ export class UrlHistory {
     }
     this.writes.push(t);
     this.written = q;
-    if (push) this.port.push(q);
-    else this.port.replace(q);
+    this.writtenTexts = texts;
+    if (push) this.port.push(q, texts);
+    else this.port.replace(q, texts);
   }
 }

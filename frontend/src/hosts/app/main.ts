@@ -4,7 +4,9 @@
 // Back/Forward apply the entry's URL to the store, re-analysing only when the model or the
 // inputs differ from the analysis on screen. A link naming a model the server does not serve is
 // an error on the page (with the served models to switch to); nothing is analysed and the URL
-// stays as given until the user picks a model. Analyses go through analysis.ts.
+// stays as given until the user picks a model. Analyses go through analysis.ts. A long text
+// (the server analyses it lazily) is shown in the document view (src/long/) instead of the
+// all-tokens viewer; a progress bar with the token count and elapsed time shows while it runs.
 
 import "../../style.css";
 import { ApiError, fetchModels, messageOf } from "../../api/client";
@@ -12,22 +14,30 @@ import type { ModelInfo } from "../../api/types";
 import { Viewer } from "../../attention/viewer";
 import { CorpusController } from "../../corpus/controller";
 import { h } from "../../dom";
-import { createStore, fitView, showAnalysis, viewOf, type State } from "../../store";
+import { Progress } from "../../long/progress";
+import { LongView } from "../../long/view";
+import { createStore, fitView, newInputsLong, showAnalysis, viewOf, type State } from "../../store";
 import { pageRendered } from "../page";
 import { AnalysisRunner, type AnalysisInput } from "./analysis";
 import { UrlHistory } from "./history";
-import { decodeState, readUrl, type UrlState } from "./url";
+import { decodeEntry, fitEntry, readUrl, type UrlState } from "./url";
 
 class App {
   private readonly store = createStore(readUrl(location.search));
   private models: ModelInfo[] = [];
   private readonly modelSelect: HTMLSelectElement;
   private readonly modelInfo: HTMLSpanElement;
-  private readonly input: HTMLInputElement;
+  private readonly input: HTMLTextAreaElement;
   private readonly inputB: HTMLInputElement;
   private readonly button: HTMLButtonElement;
   private readonly error: HTMLDivElement;
   private readonly viewer: Viewer;
+  private readonly viewerRoot: HTMLElement;
+  private readonly corpusRoot: HTMLElement;
+  private readonly longRoot: HTMLElement;
+  private readonly progress = new Progress();
+  /** The document view, made for the first long text. */
+  private long: LongView | null = null;
   private readonly corpus: CorpusController;
   private readonly runner: AnalysisRunner;
   private readonly history: UrlHistory;
@@ -50,7 +60,22 @@ class App {
     );
     const sentence = (cls: string, testid: string, placeholder: string, label: string) =>
       h("input", { type: "text", class: cls, "data-testid": testid, placeholder, "aria-label": label, spellcheck: "false" });
-    this.input = sentence("sentence", "sentence-input", "Type a sentence, e.g. The cat sat on the mat because it was tired.", "Sentence");
+    // A textarea: a pasted book chapter keeps its line breaks (no maxlength; the server's limit
+    // is MAX_TEXT_CHARS). Enter analyses, Shift+Enter starts a new line.
+    this.input = h("textarea", {
+      class: "sentence",
+      "data-testid": "sentence-input",
+      placeholder: "Type a sentence (or paste a whole document), e.g. The cat sat on the mat because it was tired.",
+      "aria-label": "Sentence",
+      spellcheck: "false",
+      rows: 1,
+    });
+    this.input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        form.requestSubmit();
+      }
+    });
     this.inputB = sentence("sentence-b", "sentence-b-input", "Optional second sentence (pair)", "Second sentence");
     this.button = h("button", { type: "submit", class: "primary", "data-testid": "analyze-button" }, "Analyze");
     const form = h("form", { class: "inputs", autocomplete: "off" }, this.input, this.inputB, this.button);
@@ -61,7 +86,10 @@ class App {
     this.error = h("div", { class: "error", "data-testid": "error-message", role: "alert", hidden: true });
     const viewerRoot = h("main", { class: "viewer-root" });
     const corpusRoot = h("div", { class: "corpus-root" });
-    root.append(header, form, this.error, viewerRoot, corpusRoot);
+    this.viewerRoot = viewerRoot;
+    this.corpusRoot = corpusRoot;
+    this.longRoot = h("div", { class: "long-root", hidden: true });
+    root.append(header, form, this.progress.el, this.error, viewerRoot, this.longRoot, corpusRoot);
 
     this.viewer = new Viewer(viewerRoot, store, {
       onToggleMask: (i) => this.toggleMask(i),
@@ -70,23 +98,36 @@ class App {
     });
     this.corpus = new CorpusController(corpusRoot, store, (name) => !this.models.length || this.models.some((m) => m.name === name));
     this.runner = new AnalysisRunner(store, this.viewer, {
-      busy: (on) => {
+      busy: (tokens) => {
+        const on = tokens !== null;
         if (on) document.body.dataset.ready = "false";
         this.button.disabled = on;
         this.button.classList.toggle("busy", on);
+        if (on) this.progress.start(tokens);
+        else this.progress.stop();
       },
       error: (err) => this.showError(err),
     });
     this.history = new UrlHistory(store);
     window.addEventListener("popstate", () => this.onPopState());
     store.subscribe((s, prev) => {
-      if (s.model !== prev.model || s.analysis !== prev.analysis) this.showModelInfo(s);
+      if (s.model !== prev.model || s.analysis !== prev.analysis || s.doc !== prev.doc) this.showModelInfo(s);
+      if (s.doc !== prev.doc) this.showLong(s);
     });
     this.input.value = store.state.text;
     this.inputB.value = store.state.textB;
     this.modelSelect.addEventListener("change", () => this.onModelChange());
-    document.addEventListener("keydown", (ev) => this.viewer.handleKey(ev));
+    document.addEventListener("keydown", (ev) => (this.long && this.store.state.doc ? this.long.handleKey(ev) : this.viewer.handleKey(ev)));
     void this.start();
+  }
+
+  /** The document view for a long text, the all-tokens viewer (and the corpus panel) otherwise. */
+  private showLong(s: State): void {
+    const on = s.doc !== null;
+    if (on && !this.long) this.long = new LongView(this.longRoot, this.store, { error: (err) => this.showError(err) });
+    this.longRoot.hidden = !on;
+    this.viewerRoot.hidden = on;
+    this.corpusRoot.hidden = on;
   }
 
   private model(): ModelInfo | undefined {
@@ -147,7 +188,7 @@ class App {
     this.clearUnknownModel();
     this.modelSelect.value = m.name;
     const reset = fromUnknown ? {} : { heads: null, weights: null };
-    this.store.update(this.selectModel(m, { ...reset, mask: [], analysis: null, pinned: null }));
+    this.store.update(this.selectModel(m, { ...reset, mask: [], analysis: null, pinned: null, doc: null }));
     if (fromUnknown) this.history.start("auto");
     if (this.input.value.trim()) void this.analyseFromInputs();
     else this.viewer.showMessage("Type a sentence above and press Analyze.");
@@ -193,38 +234,41 @@ class App {
   }
 
   /**
-   * Back/Forward: apply the entry's URL. Only a different model or different inputs (text, pair,
-   * mask) than the analysis on screen re-analyse; a view change is drawn from the analysis.
+   * Back/Forward: apply the entry's URL (and the texts its state keeps when they were too long
+   * for the URL). Only a different model or different inputs (text, pair, mask) than the analysis
+   * on screen re-analyse; a view change is drawn from the analysis, the document view fitted to
+   * the document on screen. A document of other inputs is dropped while they are analysed (its
+   * view must not be drawn with the new entry's window and token).
    */
   private onPopState(): void {
     if (!this.models.length) return;
     this.history.popped();
-    const u: UrlState = decodeState(location.search);
+    const u: UrlState = decodeEntry(location.search, history.state);
     this.input.value = u.text;
     this.inputB.value = u.textB;
     const m = u.model ? this.models.find((x) => x.name === u.model) : this.models[0];
     if (!m) {
-      this.store.update({ ...u });
+      this.store.update({ ...u, doc: null }); // no document view of another model's link
       this.showUnknownModel(u.model);
       return;
     }
     this.clearUnknownModel();
     this.modelSelect.value = m.name;
     const s = this.store.state;
-    const hd = s.analysis?.header;
+    const hd = s.analysis?.header ?? s.doc?.header;
     const same =
       hd !== undefined &&
       hd.model === m.name &&
       hd.text === u.text &&
       (hd.text_b ?? "") === u.textB &&
       hd.mask.join(",") === u.mask.join(",");
-    const patch = this.selectModel(m, { ...u, model: m.name });
     if (same) {
       this.runner.cancel();
-      this.store.update(patch);
+      this.store.update(this.selectModel(m, { ...fitEntry(u, s.doc), model: m.name }));
       this.viewer.setLoading(null);
     } else {
-      this.store.update(s.model === m.name ? patch : { ...patch, analysis: null, pinned: null });
+      const patch = this.selectModel(m, { ...u, model: m.name });
+      this.store.update(s.model === m.name ? { ...patch, doc: null } : { ...patch, analysis: null, pinned: null, doc: null });
       if (u.text.trim()) void this.run({ text: u.text, textB: u.textB, mask: u.mask });
       else {
         this.runner.cancel();
@@ -239,7 +283,7 @@ class App {
   private showModelInfo(s: State): void {
     const m = this.model();
     if (!m) return;
-    const hd = s.analysis?.header;
+    const hd = s.analysis?.header ?? s.doc?.header;
     this.modelInfo.textContent = hd
       ? `${m.kind} \u00b7 ${hd.n_layers} layers \u00d7 ${hd.n_heads} heads \u00b7 ${hd.tokens.length} tokens`
       : `${m.kind} \u00b7 ${m.layers} layers \u00d7 ${m.heads} heads`;
@@ -266,7 +310,8 @@ class App {
       return;
     }
     const s = this.store.state;
-    const sameText = s.analysis !== null && text === s.text && textB === s.textB;
+    const sameText = (s.analysis !== null || s.doc !== null) && text === s.text && textB === s.textB;
+    if (!sameText) this.store.update({ long: newInputsLong(s) });
     await this.run({ text, textB, mask: sameText ? s.mask : [] });
   }
 

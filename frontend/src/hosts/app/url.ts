@@ -9,24 +9,76 @@
 //   & corpus=holmes-minilm-l6 & sby=context & stok=2 & slayer=4 & sheads=1,3 & color=dep
 //   & rel=prev_token & fpos=NOUN & fdep=nsubj & fent=PERSON
 //
+//   & win=1200-1456 & tok=1300 & dir=in & stat=entropy      (the document view of a long text)
+//
 // sby/stok/slayer/sheads describe the last search (re-run after a reload); slayer is a layer as
 // everywhere in exbert (0-based, as in transformers) or `embeddings` (docs/API.md).
+//
+// A long text (a pasted book chapter: 400,000 characters percent-encode to over 1 MB, past what
+// browsers and the server's request head accept) is left out of the URL: when text and text_b
+// encode to more than MAX_URL_TEXT_CHARS, neither is written and both go into the history
+// entry's state instead (`urlTexts`, `entryTexts`), so Back/Forward still restore them within the
+// session; a reload or a shared link starts without the text (and analyses nothing).
 
 import { DEFAULT_THRESHOLD } from "../../api/limits";
 import {
   DEFAULT_RELATION,
+  defaultLongState,
   defaultSearchState,
   defaultState,
+  fitLong,
+  MAX_WINDOW_TOKENS,
+  type LongDoc,
+  type LongState,
   type SearchState,
   type State,
 } from "../../store";
 
 const URL_KEYS = [
-  "model", "text", "textB", "layer", "heads", "weights", "mask", "hideSpecial", "threshold", "colorByHead", "hideFirst",
+  "model", "text", "textB", "layer", "heads", "weights", "mask", "hideSpecial", "threshold", "colorByHead", "hideFirst", "long",
 ] as const;
 
 /** The query parameters of the view and the inputs (not of the search). */
-export const URL_PARAMS_OF_VIEW = ["model", "text", "text_b", "layer", "heads", "w", "mask", "special", "th", "byhead", "hidefirst"];
+export const URL_PARAMS_OF_VIEW = [
+  "model", "text", "text_b", "layer", "heads", "w", "mask", "special", "th", "byhead", "hidefirst", "win", "tok", "dir", "stat",
+];
+
+/** The most characters of percent-encoded text (text plus text_b) that the URL holds. */
+export const MAX_URL_TEXT_CHARS = 16 * 1024;
+
+/** The texts of a history entry kept out of its URL (too long for it). */
+export interface UrlTexts {
+  text: string;
+  textB: string;
+}
+
+let lastFit: { text: string; textB: string; fits: boolean } | null = null;
+
+/** Whether text and text_b, percent-encoded, fit in the URL (MAX_URL_TEXT_CHARS in all). */
+export function textsFitUrl(text: string, textB: string): boolean {
+  // Every character encodes to at least one: a longer raw text never fits (no encoding needed).
+  if (text.length + textB.length > MAX_URL_TEXT_CHARS) return false;
+  if (lastFit && lastFit.text === text && lastFit.textB === textB) return lastFit.fits;
+  const n = new URLSearchParams({ text }).toString().length - 5 + new URLSearchParams({ b: textB }).toString().length - 2;
+  lastFit = { text, textB, fits: n <= MAX_URL_TEXT_CHARS };
+  return lastFit.fits;
+}
+
+/** The texts of `s` that the URL leaves out (to keep in the history entry's state), or null. */
+export function urlTexts(s: Pick<State, "text" | "textB">): UrlTexts | null {
+  return textsFitUrl(s.text, s.textB) ? null : { text: s.text, textB: s.textB };
+}
+
+/** The texts a history entry's state holds (`history.state` as written by history.ts), or null. */
+export function entryTexts(state: unknown): UrlTexts | null {
+  const t = (state as { exbertTexts?: unknown } | null)?.exbertTexts as Partial<UrlTexts> | undefined;
+  return t && typeof t.text === "string" && typeof t.textB === "string" ? { text: t.text, textB: t.textB } : null;
+}
+
+/** A history entry's state keeping `texts` (null when the URL has them). */
+export function entryState(texts: UrlTexts | null): { exbertTexts: UrlTexts } | null {
+  return texts ? { exbertTexts: texts } : null;
+}
 
 /** The part of the state in the query string besides the search. */
 export type UrlState = Pick<State, (typeof URL_KEYS)[number]>;
@@ -63,12 +115,14 @@ export function weightText(w: number): string {
 
 const params = (query: string) => new URLSearchParams(query.startsWith("?") ? query.slice(1) : query);
 
-/** Encode a state as a query string (without the leading "?"). */
+/** Encode a state as a query string (without the leading "?"; texts too long for it left out). */
 export function encodeState(s: UrlState): string {
   const p = new URLSearchParams();
   if (s.model) p.set("model", s.model);
-  if (s.text) p.set("text", s.text);
-  if (s.textB) p.set("text_b", s.textB);
+  if (textsFitUrl(s.text, s.textB)) {
+    if (s.text) p.set("text", s.text);
+    if (s.textB) p.set("text_b", s.textB);
+  }
   if (s.layer !== 0) p.set("layer", String(s.layer));
   if (s.heads) p.set("heads", s.heads.join(","));
   if (s.heads && s.weights) p.set("w", s.weights.map(weightText).join(","));
@@ -77,7 +131,32 @@ export function encodeState(s: UrlState): string {
   if (s.threshold !== DEFAULT_THRESHOLD) p.set("th", String(s.threshold));
   if (s.colorByHead) p.set("byhead", "1");
   if (s.hideFirst) p.set("hidefirst", "1");
+  encodeLong(p, s.long);
   return p.toString();
+}
+
+/** The document view's parameters (only those that differ from the defaults). */
+function encodeLong(p: URLSearchParams, l: LongState): void {
+  const d = defaultLongState();
+  if (l.start !== d.start || l.stop !== d.stop) p.set("win", `${l.start}-${l.stop}`);
+  if (l.token !== null) p.set("tok", String(l.token));
+  if (l.direction !== d.direction) p.set("dir", l.direction);
+  if (l.stat !== d.stat) p.set("stat", l.stat);
+}
+
+function decodeLong(p: URLSearchParams): LongState {
+  const l = defaultLongState();
+  const win = /^(\d+)-(\d+)$/.exec(p.get("win") ?? "");
+  if (win) {
+    const [start, stop] = [Number(win[1]), Number(win[2])];
+    if (stop > start && stop - start <= MAX_WINDOW_TOKENS) Object.assign(l, { start, stop });
+  }
+  const tok = Number(p.get("tok") ?? "x");
+  if (Number.isInteger(tok) && tok >= 0) l.token = tok;
+  if (p.get("dir") === "in") l.direction = "in";
+  const stat = p.get("stat");
+  if (stat && /^[a-z0-9_]{1,64}$/.test(stat)) l.stat = stat;
+  return l;
 }
 
 /** Decode a query string (with or without "?"); anything malformed falls back to the default. */
@@ -102,7 +181,28 @@ export function decodeState(query: string): UrlState {
   s.threshold = Number.isFinite(th) && th > 0 && th <= 1 ? th : DEFAULT_THRESHOLD;
   s.colorByHead = p.get("byhead") === "1";
   s.hideFirst = p.get("hidefirst") === "1";
+  s.long = decodeLong(p);
   return s;
+}
+
+/**
+ * The state of a history entry: its query string, with the texts of its state (`history.state`)
+ * when the URL has none (a long text kept out of the URL).
+ */
+export function decodeEntry(query: string, state: unknown): UrlState {
+  const s = decodeState(query);
+  const t = entryTexts(state);
+  if (t && !params(query).has("text") && !params(query).has("text_b")) Object.assign(s, t);
+  return s;
+}
+
+/**
+ * A history entry's state applied to the document on screen (`doc`, null when none): its
+ * document view fitted to the document's tokens, so that a hand-edited link or an entry of a
+ * longer text never asks for a window or a token past the end.
+ */
+export function fitEntry(u: UrlState, doc: LongDoc | null): UrlState {
+  return doc ? { ...u, long: fitLong(u.long, doc.header.tokens.length) } : u;
 }
 
 /** Encode the search state as query-string parameters (without "?"; "" for the default). */
