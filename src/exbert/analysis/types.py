@@ -214,10 +214,13 @@ class Analysis:
         kept (a pass over a layer's rows each: the overview asks for them again)."""
         index = views.check_layer(self.source, layer)
         hs = views.check_heads(self.source, heads)
-        if self.lazy is not None and isinstance(bins, int) and not isinstance(bins, bool) and \
-                min(bins, self.n_tokens) == summaries.summary_bins(self.n_tokens):
-            picked: np.ndarray = self.layer_summary(index).blocks[hs]
+        kept = self._summaries.get(index)
+        if kept is not None and isinstance(bins, int) and not isinstance(bins, bool) and \
+                min(bins, self.n_tokens) == kept.blocks.shape[1]:
+            picked: np.ndarray = kept.blocks[hs]
             return picked
+        # not summarised yet: the blocks alone are one cheaper pass (the summary follows in
+        # the server's background warming)
         key = (index, bins, tuple(hs))
         found = self._blocks.pop(key, None)
         if found is None:
