@@ -27,7 +27,9 @@ REQUESTS = int(os.environ.get("EXBERT_LOAD_REQUESTS", "200"))
 
 @pytest.fixture(scope="module")
 def load_server():
-    proc, base = start_server("--model", "minilm-l6", *corpus_args())
+    # a cache the warm-up below fills (the default, 2 GiB, is sized for long documents): RSS
+    # must then stay flat under load
+    proc, base = start_server("--model", "minilm-l6", "--cache-size", "64MB", *corpus_args())
     yield proc, base
     stop_server(proc)
 

@@ -957,13 +957,14 @@ export interface operations {
                     "application/json": components["schemas"]["AnalysisInfoOut"];
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1037,13 +1038,14 @@ export interface operations {
                     "application/x-exbert-analysis": string;
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1120,13 +1122,14 @@ export interface operations {
                     "application/x-exbert-analysis": string;
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1208,13 +1211,14 @@ export interface operations {
                     "application/x-exbert-analysis": string;
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1285,13 +1289,14 @@ export interface operations {
                     "application/x-exbert-analysis": string;
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1369,13 +1374,14 @@ export interface operations {
                     "application/x-exbert-analysis": string;
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1452,13 +1458,14 @@ export interface operations {
                     "application/x-exbert-analysis": string;
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1526,13 +1533,14 @@ export interface operations {
                     "application/json": components["schemas"]["CorporaOut"];
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1602,13 +1610,14 @@ export interface operations {
                     "application/json": components["schemas"]["CorpusInfoOut"];
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1680,13 +1689,14 @@ export interface operations {
                     "application/json": components["schemas"]["HeadRankingOut"];
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1754,13 +1764,14 @@ export interface operations {
                     "application/json": components["schemas"]["HealthOut"];
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1828,13 +1839,14 @@ export interface operations {
                     "application/json": components["schemas"]["ModelsOut"];
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1904,13 +1916,14 @@ export interface operations {
                     "application/json": components["schemas"]["ModelInfo"];
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */
@@ -1982,13 +1995,14 @@ export interface operations {
                     "application/json": components["schemas"]["SearchOut"];
                 };
             };
-            /** @description unreadable request (body not UTF-8 JSON, unknown host) */
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
                 };
             };
             /** @description missing access token */

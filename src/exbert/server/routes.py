@@ -41,6 +41,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (503, "queue full or memory budget in use; retry after the Retry-After seconds"),
     )
 }
+# A request line or headers past the HTTP server's own limit (a query string of hundreds of KB)
+# is refused before the app sees it, by uvicorn, in plain text.
+ERROR_RESPONSES[400] = {
+    **ERROR_RESPONSES[400],
+    "description": "unreadable request (body not UTF-8 JSON, unknown host; a request line "
+                   "past the HTTP server's limit is refused in plain text)",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
 
 
 ANALYSIS_ID_HEADER = "X-Analysis-Id"
