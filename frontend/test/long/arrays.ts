@@ -1,6 +1,7 @@
 // Test helper: the EXB1 array frames of the lazy-analysis routes, built by hand (independently of
 // the decoder under test): header {"dtype": "float16", "shape", "offset", ...extra}.
-import { floatToHalf } from "../fixtures/frame";
+import type { LongDoc } from "../../src/store";
+import { floatToHalf, tokens } from "../fixtures/frame";
 
 export function arrayFrame(shape: number[], values: ArrayLike<number>, extra: Record<string, unknown> = {}): ArrayBuffer {
   let offset = 0;
@@ -20,4 +21,25 @@ export function arrayFrame(shape: number[], values: ArrayLike<number>, extra: Re
   bytes.set(hb, 8);
   for (let k = 0; k < values.length; k++) dv.setUint16(offset + 2 * k, floatToHalf(values[k]), true);
   return buf;
+}
+
+/** A lazy analysis' document of T tokens named `${prefix}w${i}` (no attention bytes). */
+export function lazyDoc(id: string, dims: { L: number; H: number; T: number }, prefix = ""): LongDoc {
+  const { L, H, T } = dims;
+  const texts = Array.from({ length: T }, (_, i) => `${prefix}w${i}`);
+  const header = {
+    analysis_id: id,
+    model: "smollm2-135m",
+    kind: "autoregressive" as const,
+    text: texts.join(" "),
+    text_b: null,
+    mask: [],
+    n_layers: L,
+    n_heads: H,
+    tokens: tokens(texts),
+    predictions: null,
+    predictions_unavailable: "x",
+    attention: { dtype: "float16" as const, shape: [L, H, T, T], layers: [], offset: 0, mode: "lazy" as const },
+  };
+  return { id, header, maskToken: null };
 }

@@ -6,29 +6,13 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LongView } from "../../src/long/view";
 import { createStore, showDocument, type LongDoc } from "../../src/store";
-import { tokens } from "../fixtures/frame";
-import { arrayFrame } from "./arrays";
+import { arrayFrame, lazyDoc } from "./arrays";
 
 const L = 2;
 const H = 2;
 
 function doc(id: string, T: number): LongDoc {
-  const texts = Array.from({ length: T }, (_, i) => `${id}w${i}`);
-  const header = {
-    analysis_id: id,
-    model: "smollm2-135m",
-    kind: "autoregressive" as const,
-    text: texts.join(" "),
-    text_b: null,
-    mask: [],
-    n_layers: L,
-    n_heads: H,
-    tokens: tokens(texts),
-    predictions: null,
-    predictions_unavailable: "x",
-    attention: { dtype: "float16" as const, shape: [L, H, T, T], layers: [], offset: 0, mode: "lazy" as const },
-  };
-  return { id, header, maskToken: null };
+  return lazyDoc(id, { L, H, T }, id);
 }
 
 interface Held {

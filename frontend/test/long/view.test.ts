@@ -5,30 +5,14 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { LongView } from "../../src/long/view";
 import { createStore, showDocument, selectHeadCell, type LongDoc } from "../../src/store";
-import { tokens } from "../fixtures/frame";
-import { arrayFrame } from "./arrays";
+import { arrayFrame, lazyDoc } from "./arrays";
 
 const L = 4;
 const H = 3;
 const T = 40;
 
 function doc(): LongDoc {
-  const texts = Array.from({ length: T }, (_, i) => `w${i}`);
-  const header = {
-    analysis_id: "doc1",
-    model: "smollm2-135m",
-    kind: "autoregressive" as const,
-    text: texts.join(" "),
-    text_b: null,
-    mask: [],
-    n_layers: L,
-    n_heads: H,
-    tokens: tokens(texts),
-    predictions: null,
-    predictions_unavailable: "x",
-    attention: { dtype: "float16" as const, shape: [L, H, T, T], layers: [], offset: 0, mode: "lazy" as const },
-  };
-  return { id: "doc1", header, maskToken: null };
+  return lazyDoc("doc1", { L, H, T });
 }
 
 /** Causal uniform attention: row i spreads 1 over tokens 0..i. */
