@@ -7,7 +7,9 @@ import { DEFAULT_THRESHOLD } from "./api/limits";
 import type { AnalysisHeader, SearchBy, SearchRequest } from "./api/types";
 import type { AttentionLayers } from "./attention/frame";
 import type { Focus } from "./attention/view";
+import type { CompareState } from "./compare/state";
 import type { SummaryField } from "./corpus/labels";
+import { defaultLensState, type LensState } from "./lenses/state";
 
 /** How the attention is drawn. */
 export interface ViewState {
@@ -155,6 +157,10 @@ export interface State extends ViewState {
   doc: LongDoc | null;
   /** The document view's state. */
   long: LongState;
+  /** The lenses: attention mode (raw, rollout, flow), the open lens panel, the detector. */
+  lens: LensState;
+  /** The compare view: input B and its analysis; null when not comparing. */
+  compare: CompareState | null;
 }
 
 export const DEFAULT_RELATION = "dep_head";
@@ -190,6 +196,8 @@ export function defaultState(): State {
     pinned: null,
     doc: null,
     long: defaultLongState(),
+    lens: defaultLensState(),
+    compare: null,
   };
 }
 

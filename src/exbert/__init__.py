@@ -12,7 +12,7 @@ from exbert._version import __version__
 from exbert.errors import ExbertError
 
 if TYPE_CHECKING:
-    from exbert.analysis import Analysis, Prediction, Token
+    from exbert.analysis import Analysis, LogitLens, Prediction, Token, attention_flow, rollout
     from exbert.export import export_html, export_png, export_svg
     from exbert.models import Model, ModelInfo, load
     from exbert.notebook import show
@@ -24,6 +24,9 @@ _LAZY = {
     "Analysis": "exbert.analysis",
     "Prediction": "exbert.analysis",
     "Token": "exbert.analysis",
+    "LogitLens": "exbert.analysis",
+    "rollout": "exbert.analysis",
+    "attention_flow": "exbert.analysis",
     "show": "exbert.notebook",
     "export_html": "exbert.export",
     "export_svg": "exbert.export",
@@ -33,15 +36,18 @@ _LAZY = {
 __all__ = [
     "Analysis",
     "ExbertError",
+    "LogitLens",
     "Model",
     "ModelInfo",
     "Prediction",
     "Token",
     "__version__",
+    "attention_flow",
     "export_html",
     "export_png",
     "export_svg",
     "load",
+    "rollout",
     "show",
 ]
 

@@ -69,6 +69,11 @@ class InvalidRequest(InvalidInput):
     """A request that is well-formed JSON but not meaningful (bad layer, head, ...)."""
 
 
+class NoOutputHead(InvalidRequest):
+    """A lens that needs the model's output head (logit lens, predictions) asked of a model
+    that has none (an encoder such as MiniLM): the message says so and names what to load."""
+
+
 class NotFound(ExbertError):
     """A named resource the server does not have (HTTP 404)."""
 

@@ -60,6 +60,21 @@ MAX_ROWS = 4096
 MAX_ROW_VALUES = 32 * 1024 * 1024
 """Most values (rows x tokens) one rows request returns: 1,024 rows of a 32,768-token text."""
 
+# Lenses beyond raw attention (issue 14): logit lens, rollout and flow, head detectors, probe.
+DEFAULT_LENS_TOP_K = 5
+"""Top-k tokens per layer and token of a logit lens unless asked otherwise."""
+DEFAULT_RESIDUAL = 0.5
+"""Weight of the residual connection (the identity) in attention rollout and flow:
+``A' = residual * I + (1 - residual) * A``, rows renormalised."""
+MAX_ROLLOUT_BYTES = 512 * 1024 * 1024
+"""Largest rollout (float32 layers x T x T) one call builds; past it, a clear error."""
+MAX_FLOW_TOKENS = 64
+"""Longest input attention flow (max-flow, Abnar & Zuidema 2020) is computed for."""
+DEFAULT_PROBE_LENGTH = 50
+"""Random tokens in each half of an induction probe unless asked otherwise."""
+MAX_PROBE_LENGTH = 512
+"""Most random tokens in each half of an induction probe."""
+
 # Bounds of a request's shape (HTTP bodies): what no real request exceeds.
 MAX_TEXT_CHARS = 400_000
 """Longest text (or text_b) of one request, in characters."""

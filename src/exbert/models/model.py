@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from exbert.info import ModelInfo
-from exbert.view import DEFAULT_TOP_K
+from exbert.view import DEFAULT_LENS_TOP_K, DEFAULT_PROBE_LENGTH, DEFAULT_TOP_K
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from exbert.analysis import Analysis
+    from exbert.analysis import Analysis, LogitLens
 
 
 @dataclass
@@ -64,3 +65,27 @@ class Model:
         from exbert.analysis import analyze_batch
 
         return analyze_batch(self, texts, top_k=top_k)
+
+    def logit_lens(self, analysis: Analysis, top_k: int = DEFAULT_LENS_TOP_K) -> LogitLens:
+        """What every layer already predicts at every token: the model's own final
+        normalisation and output head applied to each hidden state (layer 0 = the embeddings,
+        layer L = the model's own predictions), top-k only. See
+        :func:`exbert.analysis.logit_lens`."""
+        from exbert.analysis import logit_lens
+
+        return logit_lens(self, analysis, top_k)
+
+    def head_scores(self, analysis: Analysis) -> dict[str, np.ndarray]:
+        """Head detectors: ``{name: float32 [layers, heads]}`` for ``previous_token``,
+        ``induction``, ``duplicate_token``, ``first_token``, ``self`` and ``local``. See
+        :func:`exbert.analysis.head_scores`."""
+        from exbert.analysis import head_scores
+
+        return head_scores(analysis)
+
+    def induction_probe(self, length: int = DEFAULT_PROBE_LENGTH, seed: int = 0) -> Analysis:
+        """Analyse ``length`` random tokens repeated twice (induction heads light up on the
+        second copy). See :func:`exbert.analysis.induction_probe`."""
+        from exbert.analysis import induction_probe
+
+        return induction_probe(self, length, seed)
