@@ -40,6 +40,9 @@ class ModelInfo:
     special_tokens: tuple[str, ...]
     has_lm_head: bool
     mask_token: str | None
+    notes: str = ""
+    """What exbert changed about the model, in words (e.g. a masked-LM head it fitted, and
+    how); empty for a model used as published."""
     source: str = field(default="", metadata={"private": True})
 
     def to_dict(self) -> dict[str, Any]:

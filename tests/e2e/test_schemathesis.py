@@ -1,6 +1,8 @@
-"""Schemathesis against the generated OpenAPI schema of a real server that serves a model and
-a small real corpus: zero 5xx, zero schema violations, every route reached (the schema's
-examples name the served model and corpus and carry a search that works).
+"""Schemathesis against the generated OpenAPI schema of a real server that serves two models
+and a small real corpus: zero 5xx, zero schema violations, every route reached (the schema's
+examples name the served models and corpus and carry a search that works). MiniLM (the corpus'
+model) has no output head, so SmolLM2 is served too: the logit lens route answers something
+other than 422 NoOutputHead and 404 for some analysis.
 
 One worker and a fixed seed: schemathesis' code generation parses source in threads, and
 CPython 3.11.7's ``ast`` is not thread-safe ("AST constructor recursion depth mismatch"), so
@@ -32,8 +34,9 @@ CHECKS = ",".join([
     "content_type_conformance",
     "response_schema_conformance",
 ])
-N_OPERATIONS = 14  # health, models, models/{name}, analyze, corpora, corpora/{name}, heads, search,
-# and the analyses routes: {id}, attention, rows, window, blocks, stats
+N_OPERATIONS = 18  # health, models, models/{name}, analyze, corpora, corpora/{name}, heads, search,
+# the analyses routes: {id}, attention, rows, window, blocks, stats, lens, head-scores, rollout,
+# and induction-probe
 
 
 def test_schemathesis(tmp_path: Path) -> None:
@@ -41,7 +44,8 @@ def test_schemathesis(tmp_path: Path) -> None:
     st = str(beside) if beside.is_file() else shutil.which("st")
     assert st, "schemathesis is not installed (make install)"
     corpus = build_small_corpus(tmp_path, CORPUS)
-    proc, base = start_server("--model", "minilm-l6", "--corpus", str(corpus))
+    proc, base = start_server("--model", "smollm2-135m", "--model", "minilm-l6",
+                               "--corpus", str(corpus))
     try:
         run = subprocess.run(
             [st, "run", f"{base}/api/openapi.json", "--checks", CHECKS,

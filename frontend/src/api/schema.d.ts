@@ -63,6 +63,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analyses/{analysis_id}/head-scores": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Head Scores
+         * @description Per detector (previous_token, induction, ...), each layer's and head's score.
+         */
+        get: operations["analysis_head_scores"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analyses/{analysis_id}/lens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Lens
+         * @description The logit lens: every layer's top-k predictions at every token, at most
+         *     MAX_LENS_CELLS predictions ((L + 1) x tokens x top_k; past it a 422 TooLargeForBudget
+         *     saying what fits). A model without an output head (an encoder such as MiniLM) is a
+         *     422 NoOutputHead.
+         */
+        get: operations["analysis_lens"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analyses/{analysis_id}/rollout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Rollout */
+        get: operations["analysis_rollout"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analyses/{analysis_id}/rows": {
         parameters: {
             query?: never;
@@ -197,6 +257,29 @@ export interface paths {
         get: operations["health_api_health_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/induction-probe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Induction Probe
+         * @description Random whole-word tokens repeated twice (the text of ``Model.induction_probe``),
+         *     as a text that tokenises to exactly them: analyse it (POST /api/analyze) to see the
+         *     induction heads. Only the tokenizer runs here: the analysis is the app's next
+         *     request, as for any text.
+         */
+        post: operations["induction_probe"];
         delete?: never;
         options?: never;
         head?: never;
@@ -527,6 +610,28 @@ export interface components {
                 [key: string]: components["schemas"]["RelationOut"];
             };
         };
+        /**
+         * HeadScoresOut
+         * @description Head detector scores of a kept analysis (``exbert.analysis.head_scores``).
+         */
+        HeadScoresOut: {
+            /** Heads */
+            heads: number;
+            /** Layers */
+            layers: number;
+            /**
+             * Names
+             * @description the detectors in display order (previous_token, induction, duplicate_token, first_token, self, local)
+             */
+            names: string[];
+            /**
+             * Scores
+             * @description scores[name][layer][head]: the mean attention mass the head puts on the detector's pattern, 0..1, over the query tokens where it applies; null where it applies to none
+             */
+            scores: {
+                [key: string]: (number | null)[][];
+            };
+        };
         /** HealthOut */
         HealthOut: {
             /** Corpora */
@@ -563,6 +668,85 @@ export interface components {
                     [key: string]: number;
                 };
             } | null;
+        };
+        /** InductionProbeIn */
+        InductionProbeIn: {
+            /**
+             * Length
+             * @description random tokens in each half (the text is them, twice)
+             * @default 50
+             */
+            length: number;
+            /**
+             * Model
+             * @description a model name from GET /api/models
+             */
+            model: string;
+            /**
+             * Seed
+             * @description the random tokens' seed
+             * @default 0
+             */
+            seed: number;
+        };
+        /**
+         * InductionProbeOut
+         * @description Random whole-word tokens repeated twice, as a text that tokenises to exactly them:
+         *     analyse it (POST /api/analyze) to see the model's induction heads at work.
+         */
+        InductionProbeOut: {
+            /**
+             * N Tokens
+             * @description the tokens of its analysis (special tokens included)
+             */
+            n_tokens: number;
+            /** Text */
+            text: string;
+        };
+        /**
+         * LogitLensOut
+         * @description The logit lens of a kept analysis (``exbert.analysis.LogitLens.to_dict()``): for every
+         *     hidden state (0 = the embeddings, then each layer's output; the last is the model's own
+         *     predictions) and token, the top-k tokens of the model's final normalisation and output
+         *     head applied to it.
+         */
+        LogitLensOut: {
+            /**
+             * Lens
+             * @description "logit": the model's own head; "tuned": a per-layer fitted lens
+             */
+            lens: string;
+            /** Model */
+            model: string;
+            /**
+             * Positions
+             * @description the token positions of the columns (every token of a full analysis; the kept positions of a lazy one)
+             */
+            positions: number[];
+            /**
+             * Target Ids
+             * @description per column: the token the last layer ranks first
+             */
+            target_ids: number[];
+            /**
+             * Target Prob
+             * @description [L + 1][columns]: the probability of the column's target token at each hidden state
+             */
+            target_prob: number[][];
+            /**
+             * Target Rank
+             * @description [L + 1][columns]: its rank at each hidden state (0 = first)
+             */
+            target_rank: number[][];
+            /** Target Tokens */
+            target_tokens: string[];
+            /**
+             * Top
+             * @description top[l][i]: the top-k at hidden state l (0 = embeddings, L = the output of the last layer) for column i
+             */
+            top: components["schemas"]["PredictionOut"][][][];
+            /** Top K */
+            top_k: number;
         };
         /**
          * MatchOut
@@ -649,6 +833,8 @@ export interface components {
             model_type: string;
             /** Name */
             name: string;
+            /** Notes */
+            notes: string;
             /** Special Tokens */
             special_tokens: string[];
             /** Vocab Size */
@@ -985,6 +1171,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description request body too large */
             413: {
                 headers: {
@@ -1059,6 +1254,15 @@ export interface operations {
             };
             /** @description unknown model, corpus or analysis id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1143,6 +1347,290 @@ export interface operations {
             };
             /** @description unknown model, corpus or analysis id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    analysis_head_scores: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the analysis_id of an analysis */
+                analysis_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HeadScoresOut"];
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    analysis_lens: {
+        parameters: {
+            query?: {
+                /** @description tokens per layer and position */
+                top_k?: number;
+            };
+            header?: never;
+            path: {
+                /** @description the analysis_id of an analysis */
+                analysis_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogitLensOut"];
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    analysis_rollout: {
+        parameters: {
+            query?: {
+                /** @description rollout (Abnar & Zuidema 2020): attention multiplied through the layers; flow: the max-flow, for inputs up to 64 tokens */
+                mode?: "rollout" | "flow";
+                /** @description the layer whose output is shown (0..L-1, negative from the end; default the last) */
+                layer?: number | null;
+                /** @description heads, comma-separated (default all): 0,3 */
+                heads?: string | null;
+                /** @description one weight >= 0 per head (default equal) */
+                weights?: string | null;
+                /** @description the residual connection's weight: residual * I + (1 - residual) * A */
+                residual?: number;
+            };
+            header?: never;
+            path: {
+                /** @description the analysis_id of an analysis */
+                analysis_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description float16 [1, T, T]: row i is how token i after layer `layer` draws on the input tokens (mode=rollout: attention rollout; mode=flow: attention flow). Header: `mode`, `layers` = [layer], `heads`, `weights`, `residual` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-exbert-analysis": string;
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1239,6 +1727,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description request body too large */
             413: {
                 headers: {
@@ -1310,6 +1807,15 @@ export interface operations {
             };
             /** @description unknown model, corpus or analysis id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1402,6 +1908,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description request body too large */
             413: {
                 headers: {
@@ -1486,6 +2001,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description request body too large */
             413: {
                 headers: {
@@ -1554,6 +2078,15 @@ export interface operations {
             };
             /** @description unknown model, corpus or analysis id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1631,6 +2164,15 @@ export interface operations {
             };
             /** @description unknown model, corpus or analysis id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1717,6 +2259,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description request body too large */
             413: {
                 headers: {
@@ -1792,6 +2343,103 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description invalid input (empty, too long, bad mask...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description queue full or memory budget in use; retry after the Retry-After seconds */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    induction_probe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InductionProbeIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InductionProbeOut"];
+                };
+            };
+            /** @description unreadable request (body not UTF-8 JSON, unknown host; a request line past the HTTP server's limit is refused in plain text) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                    "text/plain": string;
+                };
+            };
+            /** @description missing access token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description unknown model, corpus or analysis id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description request body too large */
             413: {
                 headers: {
@@ -1860,6 +2508,15 @@ export interface operations {
             };
             /** @description unknown model, corpus or analysis id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1944,6 +2601,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description request body too large */
             413: {
                 headers: {
@@ -2016,6 +2682,15 @@ export interface operations {
             };
             /** @description unknown model, corpus or analysis id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description corpus built for another model (CorpusMismatch) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -35,3 +35,15 @@ export type SearchResult = Schemas["SearchOut"];
  * numbering; the attention view's layer is block - 1) and head h, a fraction 0..1. */
 export type HeadRanking = Schemas["HeadRankingOut"];
 export type HeadRelation = Schemas["RelationOut"];
+
+/** GET /api/analyses/{id}/lens: the logit lens of a kept analysis (Python LogitLens.to_dict()):
+ * top[l][i] the top-k at hidden state l (0 = embeddings, last = the model's output), column i. */
+export type LogitLensData = Schemas["LogitLensOut"];
+/** One prediction of a lens cell (token, prob, token_id). */
+export type LensPrediction = Schemas["PredictionOut"];
+/** GET /api/analyses/{id}/head-scores: scores[name][layer][head] in 0..1, null where the
+ * detector's pattern applies to no token. */
+export type HeadScoresData = Schemas["HeadScoresOut"];
+/** POST /api/induction-probe: the body, and the text to analyse (random tokens twice). */
+export type InductionProbeRequest = Schemas["InductionProbeIn"];
+export type InductionProbeResult = Schemas["InductionProbeOut"];

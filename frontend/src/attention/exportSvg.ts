@@ -52,6 +52,8 @@ export interface ExportContext {
   colorByHead?: boolean;
   /** The first token's edges removed (absent: false). */
   hideFirst?: boolean;
+  /** What the edges show: raw attention (absent), or its rollout or flow through the layers. */
+  mode?: "raw" | "rollout" | "flow";
 }
 
 /** The labels of the state on screen. */
@@ -68,6 +70,7 @@ export function exportContext(s: State): ExportContext {
     hideSpecial: s.hideSpecial,
     colorByHead: s.colorByHead,
     hideFirst: s.hideFirst,
+    ...(s.lens && s.lens.attentionMode !== "raw" ? { mode: s.lens.attentionMode } : {}),
   };
 }
 
@@ -124,8 +127,9 @@ export function describeView(ctx: ExportContext): string {
   const equal = w.every((x) => Math.abs(x - w[0]) < 1e-9);
   if (!equal) heads += ` (weights ${w.map((x) => fmt(x, 3)).join(", ")})`;
   if (heads.length > 70) heads = heads.slice(0, 69) + "\u2026";
+  const mode = ctx.mode === "rollout" ? "attention rollout of " : ctx.mode === "flow" ? "attention flow of " : "";
   return (
-    `${heads}${ctx.colorByHead ? " (coloured by head)" : ""} \u00b7 edges cover ${Math.round(ctx.threshold * 100)}% of each row` +
+    `${mode}${heads}${ctx.colorByHead && !ctx.mode ? " (coloured by head)" : ""} \u00b7 edges cover ${Math.round(ctx.threshold * 100)}% of each row` +
     ` \u00b7 special tokens ${ctx.hideSpecial ? "hidden" : "shown"}${ctx.hideFirst ? " \u00b7 first token hidden" : ""}`
   );
 }

@@ -3,6 +3,7 @@
 // token in the store, a double-click asks the host to mask it.
 
 import { h } from "../dom";
+import type { ModeMatrix } from "../lenses/modes";
 import { shapeOf, type State, type Store, type ViewState } from "../store";
 import { HeadsView } from "./heads";
 import { combineHeads, droppedTokens, edgesByHead, hideTokens, thresholdEdges } from "./math";
@@ -18,6 +19,9 @@ export interface PanesEvents {
   onDoubleClick(index: number): void;
   /** A short message for the user (the toolbar's hint). */
   hint(text: string): void;
+  /** The matrix of the attention mode (rollout, flow) to draw instead of the raw heads; null
+   * (or absent) draws the raw heads. */
+  modeMatrix?(s: State): ModeMatrix | null;
 }
 
 /** The head boxes' miniature of more shown tokens than this is made of block means. */
@@ -35,6 +39,8 @@ export class AttentionPanes {
   private readonly heads: HeadsView;
   private readonly tooltip: PredictionTooltip;
   private readonly overlay: HTMLDivElement;
+  /** What the lines show when not the raw attention (rollout, flow). */
+  private readonly modeNote: HTMLDivElement;
   private hover: Focus | null = null;
   private headsFrame = 0;
   private headsAfterPaint = false;
@@ -48,7 +54,8 @@ export class AttentionPanes {
     private readonly events: PanesEvents,
   ) {
     this.overlay = h("div", { class: "overlay", "data-testid": "viewer-overlay" });
-    const attnPane = h("div", { class: "attn-pane" }, this.overlay);
+    this.modeNote = h("div", { class: "mode-note", "data-testid": "attention-mode-note", hidden: true });
+    const attnPane = h("div", { class: "attn-pane" }, this.overlay, this.modeNote);
     this.attention = new AttentionView(attnPane, {
       onHover: (f, anchor) => this.onHover(f, anchor),
       onClick: (f) => this.onClick(f),
@@ -105,12 +112,20 @@ export class AttentionPanes {
       this.attention.update({ tokens: [], visible: [], matrix: new Float32Array(0), edges: [], kind: "bidirectional", pinned: null });
       this.heads.clear();
       this.current = null;
+      this.modeNote.hidden = true;
       this.svg.removeAttribute("data-ready");
       return false;
     }
     const tokens = a.header.tokens;
     const T = tokens.length;
-    if (!a.attention.has(s.layer)) {
+    const mode = this.events.modeMatrix?.(s) ?? null;
+    if (mode && !("matrix" in mode)) {
+      this.svg.setAttribute("data-ready", "false");
+      if ("pending" in mode) this.showOverlay(mode.pending, true);
+      else this.showOverlay(mode.error);
+      return false;
+    }
+    if (!mode && !a.attention.has(s.layer)) {
       this.svg.setAttribute("data-ready", "false");
       this.showOverlay(`Loading layer ${s.layer}\u2026`, true);
       this.events.onNeedLayer?.(s.layer);
@@ -129,9 +144,10 @@ export class AttentionPanes {
     }
     const heads = selectedHeads(s, nHeads);
     const weights = selectedWeights(s, nHeads);
-    let m = combineHeads(heads.map((hd) => a.attention.head(s.layer, hd)), weights, T);
+    // In rollout/flow mode: the rolled-out matrix of the layer, one mixed "head".
+    let m = mode ? mode.matrix : combineHeads(heads.map((hd) => a.attention.head(s.layer, hd)), weights, T);
     if (dropped.some(Boolean)) m = hideTokens(m, T, dropped);
-    const edges = s.colorByHead
+    const edges = s.colorByHead && !mode
       ? edgesByHead(heads.map((hd) => this.headMatrix(hd)), heads, weights, T, s.threshold)
       : thresholdEdges(m, T, s.threshold);
     const keep = (f: Focus | null) => (f && f.index < T && !hidden[f.index] ? f : null);
@@ -147,6 +163,15 @@ export class AttentionPanes {
     this.svg.setAttribute("data-layer", String(s.layer));
     this.svg.setAttribute("data-edges", String(edges.length));
     this.svg.setAttribute("data-color-by-head", String(s.colorByHead === true));
+    this.svg.setAttribute("data-mode", mode ? s.lens.attentionMode : "raw");
+    this.modeNote.hidden = !mode;
+    if (mode) {
+      const what = heads.length === nHeads ? "all heads" : `head${heads.length > 1 ? "s" : ""} ${heads.join(", ")}`;
+      this.modeNote.textContent =
+        s.lens.attentionMode === "flow"
+          ? `attention flow through layers 0\u2013${s.layer} (${what})`
+          : `attention rollout through layers 0\u2013${s.layer} (${what})`;
+    }
     if (pinned !== s.pinned) this.store.update({ pinned });
     return true;
   }

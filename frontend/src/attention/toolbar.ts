@@ -1,8 +1,11 @@
 // The viewer's toolbar: layer (select, previous, next), threshold slider, the drawing switches
 // (hide special tokens, hide the first token, colour by head), a hint line and the SVG/PNG
-// export buttons. It changes the store; `sync` shows the store.
+// export buttons; with lenses, the attention mode (raw, rollout, flow). It changes the store;
+// `sync` shows the store.
 
 import { h } from "../dom";
+import { flowAllowed, MAX_FLOW_TOKENS } from "../lenses/maths";
+import { ATTENTION_MODES, type AttentionMode } from "../lenses/state";
 import { shapeOf, type State, type Store } from "../store";
 import { layerPatch, stepPatch } from "./selection";
 
@@ -19,11 +22,14 @@ export class Toolbar {
   private readonly byHead: HTMLInputElement;
   private readonly hint: HTMLDivElement;
   private readonly exportButtons: HTMLButtonElement[];
+  /** The attention mode switch (data-testid `attention-mode`); null without lenses. */
+  private readonly mode: HTMLSelectElement | null = null;
   private hintTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly store: Store<State>,
     onExport: (kind: "svg" | "png") => void,
+    modes = false,
   ) {
     this.layerSelect = h("select", { "data-testid": "layer-select", title: "Layer: 0-based, as in transformers (outputs.attentions[i]); \u2190/\u2192 keys" });
     this.layerSelect.addEventListener("change", () => {
@@ -81,7 +87,27 @@ export class Toolbar {
     pngButton.addEventListener("click", () => onExport("png"));
     this.exportButtons = [svgButton, pngButton];
     const exportCtl = h("div", { class: "ctl-group export" }, h("span", { class: "ctl-name" }, "Export"), svgButton, pngButton);
-    this.el = h("div", { class: "toolbar" }, layerCtl, thLabel, spLabel, firstLabel, byHeadLabel, this.hint, exportCtl);
+    const modeCtl = modes ? this.modeControl() : null;
+    if (modeCtl) this.mode = modeCtl.querySelector("select");
+    this.el = h("div", { class: "toolbar" }, layerCtl, ...(modeCtl ? [modeCtl] : []), thLabel, spLabel, firstLabel, byHeadLabel, this.hint, exportCtl);
+  }
+
+  private modeControl(): HTMLLabelElement {
+    const titles: Record<AttentionMode, string> = {
+      raw: "The layer's attention, as the model computed it",
+      rollout: "Attention rollout (Abnar & Zuidema 2020): attention multiplied through layers 0..this one, with the residual connection",
+      flow: `Attention flow (max-flow through the layers); inputs up to ${MAX_FLOW_TOKENS} tokens`,
+    };
+    const select = h(
+      "select",
+      { "data-testid": "attention-mode", title: "What the lines show: raw attention, rollout or flow" },
+      ...ATTENTION_MODES.map((m) => h("option", { value: m, title: titles[m] }, m)),
+    );
+    select.addEventListener("change", () => {
+      const s = this.store.state;
+      this.store.update({ lens: { ...s.lens, attentionMode: select.value as AttentionMode } });
+    });
+    return h("label", { class: "ctl" }, h("span", { class: "ctl-name" }, "Attention"), select);
   }
 
   step(delta: number): void {
@@ -104,6 +130,18 @@ export class Toolbar {
     this.first.checked = s.hideFirst === true;
     this.byHead.checked = s.colorByHead === true;
     for (const b of this.exportButtons) b.disabled = s.analysis === null;
+    if (this.mode) {
+      this.mode.value = s.lens.attentionMode;
+      const T = s.analysis?.header.tokens.length ?? 0;
+      const flow = this.mode.querySelector<HTMLOptionElement>('option[value="flow"]');
+      if (flow) {
+        flow.disabled = !flowAllowed(T) && s.lens.attentionMode !== "flow";
+        flow.title = flowAllowed(T)
+          ? `Attention flow (max-flow through the layers); inputs up to ${MAX_FLOW_TOKENS} tokens`
+          : `Attention flow is offered up to ${MAX_FLOW_TOKENS} tokens; this input has ${T}`;
+      }
+      this.mode.title = flow?.disabled ? `raw, rollout (flow: up to ${MAX_FLOW_TOKENS} tokens)` : "What the lines show: raw attention, rollout or flow";
+    }
   }
 
   /** A short message beside the controls, gone after 4 s. */

@@ -3,12 +3,19 @@
 // (analysis, layer, heads, weights, threshold, the drawing switches, pinned token) and changes it on
 // the user's actions; its host (the web app, a notebook widget, a static export) syncs the store
 // with the outside world. Layer and head changes need no request while the layer is in the
-// analysis; otherwise the viewer asks the host for it (onNeedLayer).
+// analysis; otherwise the viewer asks the host for it (onNeedLayer). With a LensSource
+// (ViewerOptions.lenses) it also shows the lens area under the view (model view, logit lens,
+// head detectors: src/lenses/) and the attention mode switch (raw, rollout, flow).
 
+import { ALL_LAYERS_BYTES } from "../api/limits";
 import { h } from "../dom";
+import { AttentionModes } from "../lenses/modes";
+import { LensArea } from "../lenses/panel";
+import type { LensSource } from "../lenses/source";
 import type { State, Store } from "../store";
 import { download, exportFileName, svgToPng } from "./exportFile";
 import { exportContext, exportSvg, type ExportContext, type ExportOptions } from "./exportSvg";
+import { payloadBytes } from "./math";
 import { AttentionPanes, sameFocus } from "./panes";
 import { Toolbar } from "./toolbar";
 
@@ -17,6 +24,13 @@ export interface ViewerOptions {
   onToggleMask?(index: number): void;
   /** The current layer is not in the analysis. */
   onNeedLayer?(layer: number): void;
+  /**
+   * Layers the model view needs that are not in the analysis; the promise settles once the host
+   * added them. Absent: the viewer asks for each with onNeedLayer.
+   */
+  onNeedLayers?(layers: number[]): Promise<void> | void;
+  /** Where the lenses' numbers come from; absent = no lens area, no attention mode switch. */
+  lenses?: LensSource;
   /** Called after each repaint with its duration in ms. */
   onRendered?(ms: number): void;
   /** Shown on double-click when masking is not offered (default: bidirectional models only). */
@@ -36,6 +50,8 @@ const DRAWN = ["analysis", "layer", "heads", "weights", "hideSpecial", "hideFirs
 export class Viewer {
   private readonly toolbar: Toolbar;
   private readonly panes: AttentionPanes;
+  /** The lens area (model view, logit lens, head detectors); null without a LensSource. */
+  readonly lensArea: LensArea | null = null;
 
   constructor(
     readonly root: HTMLElement,
@@ -43,11 +59,13 @@ export class Viewer {
     private readonly opts: ViewerOptions = {},
   ) {
     root.classList.add("viewer");
-    this.toolbar = new Toolbar(store, (kind) => void this.saveExport(kind));
+    this.toolbar = new Toolbar(store, (kind) => void this.saveExport(kind), opts.lenses !== undefined);
+    const modes = opts.lenses ? new AttentionModes(opts.lenses, () => this.render()) : null;
     this.panes = new AttentionPanes(root, store, {
       onNeedLayer: opts.onNeedLayer,
       onDoubleClick: (i) => this.onDoubleClick(i),
       hint: (text) => this.toolbar.flashHint(text),
+      modeMatrix: modes ? (s) => modes.matrix(s) : undefined,
     });
     const legend = h(
       "div",
@@ -55,6 +73,12 @@ export class Viewer {
       "Hover a token to see its attention and predictions \u00b7 click to pin \u00b7 double-click to mask (bidirectional models) \u00b7 \u2190/\u2192 change layer",
     );
     root.prepend(this.toolbar.el, this.panes.el, legend);
+    if (opts.lenses) {
+      this.lensArea = new LensArea(store, opts.lenses, {
+        needLayers: (ls) => this.needLayers(ls),
+      });
+      legend.after(this.lensArea.el);
+    }
     // Scroll events of any scrolling ancestor (the page, or a notebook's output panel, which
     // scrolls instead of the window in JupyterLab) reach the document in the capture phase.
     const doc = root.ownerDocument;
@@ -75,6 +99,16 @@ export class Viewer {
     this.panes.showOverlay("Type a sentence above and press Analyze.");
   }
 
+  /** Ask the host for `layers` (the model view's) in one request, only while the whole
+   * analysis fits ALL_LAYERS_BYTES (past that it came per layer: the model view says so). */
+  private async needLayers(layers: number[]): Promise<void> {
+    const a = this.store.state.analysis;
+    if (!a || payloadBytes(a.header.n_layers, a.header.n_heads, a.header.tokens.length) > ALL_LAYERS_BYTES) return;
+    const ask = this.opts.onNeedLayers;
+    if (!ask) return layers.forEach((l) => this.opts.onNeedLayer?.(l));
+    await ask(layers);
+  }
+
   get svg(): SVGSVGElement {
     return this.panes.svg;
   }
@@ -83,7 +117,7 @@ export class Viewer {
     if (s.analysis !== prev.analysis) {
       this.panes.analysisChanged(s.analysis?.header.tokens.length === prev.analysis?.header.tokens.length);
     }
-    if (DRAWN.some((k) => s[k] !== prev[k])) {
+    if (DRAWN.some((k) => s[k] !== prev[k]) || s.lens.attentionMode !== prev.lens.attentionMode) {
       this.toolbar.sync(s);
       this.render();
     } else if (!sameFocus(s.pinned, prev.pinned)) {
@@ -94,7 +128,10 @@ export class Viewer {
   /** Repaint everything from the store. */
   render(): void {
     const t0 = performance.now();
-    if (!this.panes.render()) return;
+    const drawn = this.panes.render();
+    // (layers added by the host show in the model view too)
+    if (this.lensArea && this.store.state.lens.panel === "model") this.lensArea.render();
+    if (!drawn) return;
     // Force style and layout so that the measured time covers the browser's work too.
     this.svg.getBoundingClientRect();
     this.opts.onRendered?.(performance.now() - t0);

@@ -1,6 +1,7 @@
 // Entry point for hosts other than the web app (a static HTML export, a page of your own):
 // render one analysis (an EXB1 frame) into a container, on a store of its own, with no server
-// and no URL state.
+// and no URL state. Lenses: pass `lenses` (ViewerOptions), e.g. embeddedLensSource(payload) from
+// lenses/embedded.ts over the data of exbert.export.lenses.
 
 import { AttentionLayers, decodeFrame } from "../attention/frame";
 import { Viewer, type ViewerOptions } from "../attention/viewer";

@@ -5,13 +5,20 @@
 // The page holds:
 //   <script type="application/json" id="exbert-options">{"state": {...}, ...}</script>
 //   <script type="application/octet-stream" id="exbert-frame">BASE64 EXB1 frame</script>
+//   and, unless exported with lenses=False (src/exbert/export/lenses.py):
+//   <script type="application/json" id="exbert-lenses">{key, logit_lens, head_scores, ...}</script>
+//   <script type="application/octet-stream" id="exbert-lens-rollout">BASE64 float16 [L,T,T]</script>
+//   <script type="application/octet-stream" id="exbert-lens-flow">BASE64 float16 [L,T,T]</script>
 //   <div id="app"></div>
-// and exposes window.exbert = { viewer, exportSvg(opts), exportPng(opts) } for scripted figures.
+// and exposes window.exbert = { viewer, lenses, exportSvg(opts), exportPng(opts) } for scripted
+// figures.
 
 import css from "../style.css?inline";
 import type { ExportOptions } from "../attention/exportSvg";
 import type { Viewer } from "../attention/viewer";
 import { h } from "../dom";
+import { embeddedLensSource, type EmbeddedLensInfo, type EmbeddedLensPayload } from "../lenses/embedded";
+import type { LensSource } from "../lenses/source";
 import type { ViewState } from "../store";
 import { renderAnalysis } from "./embed";
 import { pageRendered } from "./page";
@@ -26,6 +33,8 @@ export interface StandaloneOptions {
 
 export interface StandaloneApi {
   viewer: Viewer;
+  /** The lenses carried by the page (absent: exported with lenses=False). */
+  lenses?: LensSource;
   /** The current view as an SVG document string. */
   exportSvg(opts?: ExportOptions): string;
   /** The current view as a PNG data URL (base64), drawn from the SVG at `scale` x. */
@@ -54,6 +63,17 @@ function blobToDataUrl(b: Blob): Promise<string> {
   });
 }
 
+/** The lenses carried by the page, or null (exported without them). */
+export function pageLenses(): EmbeddedLensPayload | null {
+  const info = document.getElementById("exbert-lenses")?.textContent;
+  if (!info) return null;
+  const array = (name: string) => {
+    const text = document.getElementById(`exbert-lens-${name}`)?.textContent;
+    return text ? base64ToBytes(text) : null;
+  };
+  return { info: JSON.parse(info) as EmbeddedLensInfo, rollout: array("rollout"), flow: array("flow") };
+}
+
 export function boot(): StandaloneApi | null {
   document.head.append(h("style", {}, css));
   const root = document.getElementById("app") ?? document.body.appendChild(h("div"));
@@ -64,6 +84,8 @@ export function boot(): StandaloneApi | null {
   }
   const opts = JSON.parse(document.getElementById("exbert-options")?.textContent || "{}") as StandaloneOptions;
   const bytes = base64ToBytes(frameEl.textContent);
+  const carried = pageLenses();
+  const lenses = carried ? embeddedLensSource(carried) : undefined;
 
   const model = h("span", { class: "model-info" });
   const header = h(
@@ -81,7 +103,10 @@ export function boot(): StandaloneApi | null {
     maskToken: null,
     maskHint: "Masking needs the model: use `exbert serve` or the notebook widget.",
     exportOptions: opts.export,
+    lenses,
     onNeedLayer: (l) => viewer.showMessage(`Layer ${l} is not in this export (exported with only some layers).`),
+    // (the model view draws the layers the file holds and leaves the others blank)
+    onNeedLayers: () => undefined,
     onRendered: pageRendered,
   });
   const ctx = viewer.exportContext();
@@ -94,6 +119,7 @@ export function boot(): StandaloneApi | null {
 
   const api: StandaloneApi = {
     viewer,
+    lenses,
     exportSvg: (o = {}) => viewer.exportSvg(o),
     exportPng: async (o = {}) => blobToDataUrl(await viewer.exportPng(o)),
   };

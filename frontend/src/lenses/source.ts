@@ -4,42 +4,12 @@
 // notebook widget and the HTML export carry them with the analysis. The viewer knows only this
 // interface (ViewerOptions.lenses).
 
+import type { HeadScoresData, LensPrediction, LogitLensData } from "../api/types";
 import type { Analysis } from "../store";
 
-/** One prediction of a lens cell. */
-export interface LensPrediction {
-  token: string;
-  prob: number;
-  token_id: number;
-}
-
-/** The logit lens of an analysis (JSON of GET /api/analyses/{id}/lens; Python LogitLens). */
-export interface LogitLensData {
-  model: string;
-  /** "logit": the model's own head; "tuned": a per-layer fitted lens. */
-  lens: string;
-  top_k: number;
-  /** The token positions of the columns (all tokens of a short analysis). */
-  positions: number[];
-  /** top[l][i]: top-k at hidden state l (0 = embeddings, last = the model's output), column i. */
-  top: LensPrediction[][][];
-  /** Per column: the token the last layer ranks first. */
-  target_ids: number[];
-  target_tokens: string[];
-  /** [layers + 1][columns]: that token's probability and rank (0 = first) at each layer. */
-  target_prob: number[][];
-  target_rank: number[][];
-}
-
-/** Head detector scores (JSON of GET /api/analyses/{id}/head-scores). */
-export interface HeadScoresData {
-  /** Detector names in display order (previous_token, induction, duplicate_token, ...). */
-  names: string[];
-  layers: number;
-  heads: number;
-  /** scores[name][layer][head] in 0..1; null where the pattern applies to no token. */
-  scores: Record<string, (number | null)[][]>;
-}
+/** The JSON shapes come from the server's schemas (api/types.ts, generated): the logit lens
+ * (Python LogitLens.to_dict()), one prediction of a lens cell, the head detector scores. */
+export type { HeadScoresData, LensPrediction, LogitLensData };
 
 export interface RolloutRequest {
   mode: "rollout" | "flow";
@@ -47,10 +17,13 @@ export interface RolloutRequest {
   layer: number;
   heads: number[] | null;
   weights: number[] | null;
+  /** The residual share (default DEFAULT_RESIDUAL). */
+  residual?: number;
 }
 
 /** Rolled-out attention: `data` is float32 [layers.length, T, T] (row i: token i's mix of input
- * tokens), for the 0-based layers listed. */
+ * tokens), for the 0-based layers listed: the server answers the requested layer only, a source
+ * with the data at hand (lenses/embedded.ts) may answer every layer at once. */
 export interface RolloutData {
   mode: "rollout" | "flow";
   layers: number[];
@@ -58,11 +31,12 @@ export interface RolloutData {
   data: Float32Array;
 }
 
+/** `signal`: aborted when the view no longer needs the answer (another analysis is shown). */
 export interface LensSource {
   /** The logit lens of `a`; rejects with a message for a model without an output head. */
-  logitLens(a: Analysis): Promise<LogitLensData>;
-  headScores(a: Analysis): Promise<HeadScoresData>;
-  rollout(a: Analysis, req: RolloutRequest): Promise<RolloutData>;
+  logitLens(a: Analysis, signal?: AbortSignal): Promise<LogitLensData>;
+  headScores(a: Analysis, signal?: AbortSignal): Promise<HeadScoresData>;
+  rollout(a: Analysis, req: RolloutRequest, signal?: AbortSignal): Promise<RolloutData>;
   /** Analyse random tokens repeated twice and show that analysis; absent = not offered. */
   inductionProbe?(): Promise<void>;
 }

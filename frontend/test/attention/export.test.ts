@@ -1,5 +1,5 @@
 // @vitest-environment jsdom
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { exportFileName, svgSize } from "../../src/attention/exportFile";
 import { describeView } from "../../src/attention/exportSvg";
 import { renderAnalysis } from "../../src/hosts/embed";
@@ -99,8 +99,8 @@ describe("SVG export", () => {
       },
     });
     (c.querySelector('[data-testid="export-svg-button"]') as HTMLButtonElement).click();
-    await new Promise((r) => setTimeout(r, 20));
-    expect(got).toHaveLength(1);
+    await vi.waitFor(() => expect(got).toHaveLength(1)); // the FileReader answers when it can
+
     expect(got[0][0]).toBe("svg");
     expect(got[0][1]).toBe("exbert-m_x_y-layer0.svg");
     expect(got[0][2]).toMatch(/^<\?xml/);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { compareInputs } from "../../src/compare/state";
 import { createStore } from "../../src/store";
 import { changedViewParams, GROUP_MS, UrlHistory, type HistoryPort } from "../../src/hosts/app/history";
 import { decodeEntry, decodeState, entryState, weightText, encodeState, urlState, type UrlTexts } from "../../src/hosts/app/url";
@@ -178,6 +179,48 @@ describe("URL history", () => {
     // Texts kept out of the URL count as the entry's text.
     expect(changedViewParams("model=m", "model=m", { text: "a", textB: "" }, { text: "b", textB: "" })).toEqual(["text"]);
     expect(changedViewParams("model=m&text=a", "model=m", null, { text: "a", textB: "c" })).toEqual(["text_b"]);
+    expect(changedViewParams("model=m&cmp=a", "model=m&cmp=b&cmpm=1&mode=flow")).toEqual(["mode", "cmp", "cmpm"]);
+  });
+
+  it("pushes an entry per compare and lens change; Back and Forward restore them, B's analysis aside", async () => {
+    const { store, port, clock, hist } = setup();
+    hist.start("replace");
+    store.update({ compare: compareInputs("") });
+    await tick();
+    clock.advance(GROUP_MS + 1);
+    store.update({ compare: compareInputs("hi there", "", [1]) });
+    await tick();
+    clock.advance(GROUP_MS + 1);
+    // B's analysis arriving changes no URL
+    store.update({ compare: { ...store.state.compare!, analysis: { id: "b" } as never } });
+    await tick();
+    store.update({ lens: { ...store.state.lens, attentionMode: "rollout" } });
+    await tick();
+    expect(port.entries).toEqual([
+      "model=m&text=hi",
+      "model=m&text=hi&cmp=",
+      "model=m&text=hi&cmp=hi+there&cmpm=1",
+      "model=m&text=hi&mode=rollout&cmp=hi+there&cmpm=1",
+    ]);
+    port.back();
+    hist.popped();
+    store.update({ ...decodeEntry(port.search(), null) });
+    hist.start("replace");
+    await tick();
+    expect(store.state.lens.attentionMode).toBe("raw");
+    expect(store.state.compare).toEqual(compareInputs("hi there", "", [1]));
+    port.back();
+    port.back();
+    hist.popped();
+    store.update({ ...decodeEntry(port.search(), null) });
+    hist.start("replace");
+    await tick();
+    expect(store.state.compare).toBeNull();
+    port.forward();
+    hist.popped();
+    store.update({ ...decodeEntry(port.search(), null) });
+    expect(store.state.compare).toEqual(compareInputs(""));
+    expect(port.entries).toHaveLength(4);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   encodeState,
   entryState,
   entryTexts,
+  compareFitsUrl,
   fitEntry,
   MAX_URL_TEXT_CHARS,
   readUrl,
@@ -18,6 +19,8 @@ import {
   type UrlState,
 } from "../../src/hosts/app/url";
 import { tokens } from "../fixtures/frame";
+import { compareInputs } from "../../src/compare/state";
+import { ATTENTION_MODES, DEFAULT_DETECTOR, defaultLensState, LENS_PANELS } from "../../src/lenses/state";
 
 describe("URL state", () => {
   it("round-trips a full state, including unicode, &, #, + and spaces in the texts", () => {
@@ -34,8 +37,12 @@ describe("URL state", () => {
       colorByHead: true,
       hideFirst: true,
       long: { start: 1200, stop: 1456, token: 1300, direction: "in", stat: "entropy" },
+      lens: { attentionMode: "flow", panel: "heads", detector: "induction" },
+      compare: { text: "Tom & Jerry #2: “naïve” cafés", textB: "b + c", mask: [1, 3], analysis: null },
     };
     const q = encodeState(s);
+    expect(q).toContain("mode=flow");
+    expect(q).toContain("cmpm=1%2C3");
     expect(q).toContain("byhead=1");
     expect(q).toContain("hidefirst=1");
     expect(q).toContain("win=1200-1456");
@@ -204,5 +211,61 @@ describe("a history entry applied to the document on screen", () => {
     expect(fitEntry(u, doc(6000)).long).toEqual(u.long);
     const far = decodeState("model=m&win=9000-9100&tok=9000");
     expect(fitEntry(far, null)).toBe(far);
+  });
+});
+
+describe("URL state of the lenses and the compare view", () => {
+  const base = () => urlState(defaultState());
+
+  it("writes nothing for the default lenses and no compare view", () => {
+    expect(encodeState({ ...base(), lens: defaultLensState() })).toBe("");
+    expect(decodeState("").lens).toEqual(defaultLensState());
+    expect(decodeState("").compare).toBeNull();
+  });
+
+  it("round-trips each attention mode, panel and detector", () => {
+    for (const attentionMode of ATTENTION_MODES) {
+      for (const panel of [...LENS_PANELS, null]) {
+        const s = { ...base(), lens: { attentionMode, panel, detector: "duplicate_token" } };
+        expect(decodeState(encodeState(s))).toEqual(s);
+      }
+    }
+    const q = encodeState({ ...base(), lens: { attentionMode: "rollout", panel: "lens", detector: DEFAULT_DETECTOR } });
+    expect(q).toBe("mode=rollout&panel=lens");
+  });
+
+  it("drops unknown modes, panels and malformed detectors", () => {
+    const l = decodeState("mode=maxflow&panel=everything&detector=Bad%20name!").lens;
+    expect(l).toEqual(defaultLensState());
+    expect(decodeState("mode=RAW&panel=Heads").lens).toEqual(defaultLensState());
+    expect(decodeState("detector=induction").lens.detector).toBe("induction");
+  });
+
+  it("round-trips B's texts and mask, and an open compare view before B is typed", () => {
+    const s = { ...base(), text: "The cat sat.", compare: compareInputs("The big cat sat.", "It purred.", [4, 2, 2]) };
+    const q = encodeState(s);
+    expect(q).toBe("text=The+cat+sat.&cmp=The+big+cat+sat.&cmpb=It+purred.&cmpm=2%2C4");
+    expect(decodeState(q).compare).toEqual({ text: "The big cat sat.", textB: "It purred.", mask: [2, 4], analysis: null });
+    const open = { ...base(), compare: compareInputs("") };
+    expect(encodeState(open)).toBe("cmp=");
+    expect(decodeState("cmp=").compare).toEqual(compareInputs(""));
+    expect(decodeState("cmp=a&cmpm=1,x").compare?.mask).toEqual([]);
+  });
+
+  it("leaves the compare view out when B's texts do not fit beside A's", () => {
+    const half = "x".repeat(MAX_URL_TEXT_CHARS / 2 + 10);
+    const s = { ...base(), text: half, compare: compareInputs(half) };
+    expect(textsFitUrl(half, "")).toBe(true);
+    expect(compareFitsUrl(half, "", s.compare)).toBe(false);
+    expect(encodeState(s)).not.toContain("cmp");
+    expect(compareFitsUrl("a", "", compareInputs("b"))).toBe(true);
+  });
+
+  it("reads the lenses and the compare view into the store and writes them back the same", () => {
+    const q = "model=minilm-l6&text=a+b&layer=2&mode=rollout&panel=heads&detector=induction&cmp=a+c&cmpm=1";
+    const s = { ...defaultState(), ...readUrl(q) };
+    expect(s.lens).toEqual({ attentionMode: "rollout", panel: "heads", detector: "induction" });
+    expect(s.compare).toEqual(compareInputs("a c", "", [1]));
+    expect(urlQuery(s)).toBe(q);
   });
 });

@@ -3,6 +3,7 @@
     exbert analyze "The capital of France is" --model smollm2-135m
     exbert analyze "The cat sat." --model minilm-l6 --text-b "It purred." --json
     exbert analyze --file chapter.txt --model smollm2-135m --max-tokens 8192
+    exbert analyze "The capital of France is" --model smollm2-135m --lens --heads-report
 
 A short input prints each token (what it attends to most, its predictions). A long one (lazy
 attention, or more than :data:`LONG_TOKENS` tokens) prints a summary instead, computed from the
@@ -10,6 +11,8 @@ analysis without materialising its attention: per layer the attention sink mass 
 attention on the first token) and the most sink-heavy head, and the strongest long-range
 edges (|query - key| >= ``--min-distance``), found by scanning attention rows head by head in
 chunks of :data:`CHUNK_ROWS` rows (bounded memory; ``--scan-rows`` caps the rows per head).
+``--lens`` and ``--heads-report`` print the logit lens and the head detectors instead
+(:mod:`exbert.cli.lenses`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from exbert.cli.lenses import add_lens_options, check_lens_options, run_lenses, wants_lenses
 from exbert.cli.options import (
     MODEL_HELP,
     add_analysis,
@@ -35,7 +39,7 @@ from exbert.cli.options import (
     analysis_kwargs,
     load_kwargs,
 )
-from exbert.errors import EmptyText, InvalidInput, TextTooLong
+from exbert.errors import EmptyText, InvalidInput, NoOutputHead, TextTooLong
 from exbert.view import MAX_TEXT_CHARS
 
 if TYPE_CHECKING:
@@ -90,7 +94,9 @@ def add_parsers(subparsers: Any) -> None:
                    help="long input: list edges to the first token (the attention sink) and "
                         "to special tokens too (left out by default: they outweigh the rest)")
     p.add_argument("--json", action="store_true",
-                   help="print the whole analysis as JSON (a long input: its summary)")
+                   help="print the whole analysis as JSON (a long input: its summary; with "
+                        "--lens or --heads-report: those)")
+    add_lens_options(p)
 
     p = add_command(subparsers, "info", run_info, help="describe a model")
     p.add_argument("model", help=MODEL_HELP)
@@ -109,13 +115,20 @@ def run_analyze(args: argparse.Namespace) -> int:
         if getattr(args, flag) < 0:
             raise InvalidInput(f"--{flag.replace('_', '-')} must be 0 or more",
                                **{flag: getattr(args, flag)})
+    check_lens_options(args)
     text = read_text_file(args.file) if args.file is not None else args.text
     model = load(args.model, **load_kwargs(args))
     info = model.info
     layer = check_layer(args.layer, info.layers)
+    if getattr(args, "lens", False) and not info.has_lm_head:  # before the forward, not after
+        from exbert.analysis.lens_head import no_head_message
+
+        raise NoOutputHead(no_head_message(model), model=info.name)
     started = time.perf_counter()
     a = model.analyze(text, **analysis_kwargs(args))
     seconds = time.perf_counter() - started
+    if wants_lenses(args):
+        return run_lenses(args, model, a)
     if a.mode == "lazy" or a.n_tokens > LONG_TOKENS:
         return print_long(args, info, a, seconds)
     if args.json:

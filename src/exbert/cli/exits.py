@@ -15,6 +15,7 @@ from exbert.errors import (
     CorpusInputError,
     ExbertError,
     ExportError,
+    NoOutputHead,
     NotFound,
     QueueFull,
 )
@@ -34,7 +35,8 @@ EXITS = (
     Exit(1, "could not finish: a corpus build or an export stopped, an I/O error, a bug",
          (Exception, CorpusBuildError, ExportError, QueueFull)),
     Exit(2, "invalid usage or input (option, text, layer, head, mask; unsafe model; a bad "
-         "corpus input record under --strict)", (ExbertError, CorpusInputError)),
+         "corpus input record under --strict; a lens the model cannot give: --lens without "
+         "an output head)", (ExbertError, CorpusInputError, NoOutputHead)),
     Exit(3, "not found: unknown model or corpus, or a part `exbert doctor` requires",
          (NotFound,)),
     Exit(4, "unusable corpus: corrupt, unfinished or built for another model", (CorpusError,)),

@@ -45,6 +45,8 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--layers", type=int_list, metavar="L,L",
                    help="HTML: only store these layers (0-based transformer layers as "
                         "--layer; default all; the file grows with them)")
+    p.add_argument("--no-lenses", action="store_true",
+                   help="HTML: leave out the lenses (logit lens, head detectors, rollout)")
     add_kind(p)
     add_max_tokens(p)
     p.add_argument("--out", "-o", default="exbert-view.html",
@@ -81,7 +83,7 @@ def run_export(args: argparse.Namespace) -> int:
     model = load(args.model, **load_kwargs(args))
     view: dict[str, Any] = {**analysis_kwargs(args), **view_kwargs(args), "out": out}
     if fmt == "html":
-        export_html(model, args.text, layers=args.layers, **view)
+        export_html(model, args.text, layers=args.layers, lenses=not args.no_lenses, **view)
     else:
         figure = {"background": args.background, "legend": not args.no_legend}
         if fmt == "svg":

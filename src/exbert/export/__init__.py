@@ -5,6 +5,9 @@ figures drawn by the browser app's own JavaScript (in headless Chromium).
     exbert.export_svg("minilm-l6", "The cat sat.", layer=3, heads=[0, 3], out="fig.svg")
     exbert.export_png("smollm2-135m", "The capital of France is", layer=5, scale=3, out="fig.png")
 
+The HTML export carries the lenses (logit lens, head detectors, rollout) of
+:func:`exbert.export.lenses.lens_payload`, the same payload the notebook widget sends.
+
 Imports stay light (no torch) until an export runs.
 """
 
@@ -17,12 +20,15 @@ from exbert._lazy import lazy_attributes
 if TYPE_CHECKING:
     from exbert.errors import ExportError
     from exbert.export.html import export_html, render_html
+    from exbert.export.lenses import LensPayload, lens_payload
     from exbert.export.render import export_png, export_svg, find_chromium, png_size
 
 _LAZY = {
     "ExportError": "exbert.errors",
     "export_html": "exbert.export.html",
     "render_html": "exbert.export.html",
+    "LensPayload": "exbert.export.lenses",
+    "lens_payload": "exbert.export.lenses",
     "export_png": "exbert.export.render",
     "export_svg": "exbert.export.render",
     "find_chromium": "exbert.export.render",
@@ -31,10 +37,12 @@ _LAZY = {
 
 __all__ = [
     "ExportError",
+    "LensPayload",
     "export_html",
     "export_png",
     "export_svg",
     "find_chromium",
+    "lens_payload",
     "png_size",
     "render_html",
 ]

@@ -60,7 +60,7 @@ class Source:
 
 
 def resolve(name_or_path: str | os.PathLike[str], *, cache_dir: Path | None = None) -> Source:
-    """Turn a user's model reference into a :class:`Source` without loading anything."""
+    """A user's model reference as a :class:`Source`, loading and building nothing."""
     ref = os.fspath(name_or_path)
     if not ref or not ref.strip():
         raise UnknownModel("no model name given")
@@ -98,10 +98,11 @@ def load(
 ) -> Model:
     """Load a model for analysis.
 
-    ``name_or_path``: a shipped alias (``smollm2-135m``, ``gemma3-270m``, ``minilm-l6``), a hub
-    id, a local model folder or a ``.gguf`` file. ``kind`` overrides the detected kind.
-    ``max_tokens`` caps the tokens of one analysis, up to the model's own limit (long inputs
-    analyse lazily: full attention grows as T^2, the lazy engine's records as T).
+    ``name_or_path``: a shipped alias (``smollm2-135m``, ``gemma3-270m``, ``minilm-l6``,
+    ``minilm-l6-mlm``: its head fitted on first use), a hub id, a model folder or a ``.gguf``
+    file. ``kind`` overrides the detected kind. ``max_tokens`` caps the tokens of one analysis,
+    up to the model's own limit (long inputs analyse lazily: full attention grows as T^2, the
+    lazy engine's records as T).
     """
     if max_tokens < 1:
         raise ModelLoadError("max_tokens must be at least 1", max_tokens=max_tokens)
@@ -109,6 +110,8 @@ def load(
         raise ModelLoadError(f"kind must be 'bidirectional' or 'autoregressive', not {kind!r}")
     cache = cache_dir or cache_root()
     source = resolve(name_or_path, cache_dir=cache)
+    if (ref := os.fspath(name_or_path)) in SHIPPED:  # minilm-l6-mlm: fitted here, once
+        SHIPPED[ref].prepare(cache)
     where = source.location
     if source.form == "gguf":
         where = str(_gguf_as_safetensors(Path(source.location), cache))
@@ -138,6 +141,8 @@ def known_info(
     files) was loaded before, without importing torch or transformers; else None."""
     cache = cache_dir or cache_root()
     source = resolve(name_or_path, cache_dir=cache)
+    if (ref := os.fspath(name_or_path)) in SHIPPED and not SHIPPED[ref].is_ready(cache):
+        return None  # load() builds it first (minilm-l6-mlm's head, not fitted yet)
     info = recall_info(source.form, source.location, kind=kind, max_tokens=max_tokens,
                        cache_dir=cache)
     return dataclasses.replace(info, name=source.name) if info is not None else None
@@ -174,6 +179,8 @@ def describe(
     has_lm_head: bool,
     max_tokens: int,
 ) -> ModelInfo:
+    from exbert.models.mlm_fit import fit_note  # a head exbert fitted says so
+
     heads = int(config.num_attention_heads)
     hidden = int(config.hidden_size)
     head_dim = int(getattr(config, "head_dim", None) or hidden // heads)
@@ -202,6 +209,7 @@ def describe(
         special_tokens=tuple(tokenizer.all_special_tokens),
         has_lm_head=has_lm_head,
         mask_token=str(mask_token) if mask_token else None,
+        notes=fit_note(Path(source.location)) if source.form == "folder" else "",
         source=f"{source.form}:{source.location}",
     )
 

@@ -32,7 +32,9 @@ def show(
     (list; ``None`` = all) set the initial view; ``corpus`` a corpus to search (see
     ``ExbertWidget.search``). Other keywords: ``mask``, ``weights``, ``hide_special``,
     ``threshold``, ``top_k``, ``color_by_head`` (each head's lines in its own colour),
-    ``hide_first`` (leave out the first token's lines: the attention sink of models without BOS).
+    ``hide_first`` (leave out the first token's lines: the attention sink of models without BOS),
+    ``lenses`` (default True: the model view, logit lens, head detectors and rollout, each
+    computed in the kernel when the view first shows it; False leaves them out).
     """
     from exbert.notebook.widget import ExbertWidget
 

@@ -12,6 +12,11 @@ Python holds the model and the analysis; the browser holds the view. Synced trai
   in Python; in the view the ``error`` trait is shown and the state is restored).
 - read-only facts: ``model_name``, ``kind``, ``n_layers``, ``n_heads``, ``mask_token``,
   ``busy``, ``error``.
+- lenses (``lenses``: True unless ``lenses=False``): the view's model view, logit lens, head
+  detectors and attention-mode switch. Nothing is computed with the analysis: the view asks
+  for a part (logit lens, head scores, rollout) when a panel or the rollout mode first needs
+  it, and the kernel computes it once per analysis (:meth:`lens_part`, :mod:`.lenses`). The
+  view's "Run induction probe" shows ``model.induction_probe()`` (:meth:`run_induction_probe`).
 - corpus search (``corpus=`` a folder built by ``exbert corpus build`` or an opened
   ``exbert.search.Corpus``): ``corpus_name``, and ``search_result`` (the last search, as
   ``SearchResult.to_dict()``), filled by :meth:`ExbertWidget.search` or by the view's search
@@ -30,6 +35,7 @@ import traitlets
 from exbert.errors import ExbertError
 from exbert.export._common import STATIC, frame_bytes, get_analysis, get_model, is_analysis
 from exbert.notebook.actions import ViewActions
+from exbert.notebook.lenses import LensParts
 from exbert.view import (
     ALL_LAYERS_BYTES,
     DEFAULT_THRESHOLD,
@@ -97,12 +103,16 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
     error = traitlets.Unicode("").tag(sync=True)
     corpus_name = traitlets.Unicode("").tag(sync=True)
     search_result = traitlets.Dict(default_value=None, allow_none=True).tag(sync=True)
+    lenses = traitlets.Bool(True).tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         self.model: Model | None = None
         self.analysis: Analysis | None = None
         self.corpus: Any = None
         self.top_k = DEFAULT_TOP_K
+        #: The lens parts of the current analysis computed so far (None with lenses=False).
+        self.lens_parts: LensParts | None = None
+        self._probe_seed = 0
         #: The last files saved with the view's SVG/PNG buttons: {"svg": bytes, "png": bytes}.
         self.exports: dict[str, bytes] = {}
         self.export_name = ""
@@ -130,8 +140,10 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
         corpus: Any = None,
         color_by_head: bool = False,
         hide_first: bool = False,
+        lenses: bool = True,
     ) -> ExbertWidget:
-        """Analyse ``text`` with the model (or take the given Analysis) and build the widget."""
+        """Analyse ``text`` with the model (or take the given Analysis) and build the widget;
+        ``lenses=False``: no lenses (faster for long inputs)."""
         model = None if is_analysis(model_or_name) else get_model(model_or_name)
         analysis = get_analysis(
             model if model is not None else model_or_name, text, text_b=text_b, mask=mask,
@@ -143,6 +155,7 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
         w = cls()
         w.model = model
         w.top_k = top_k
+        w.lenses = bool(lenses)
         w.corpus = opened
         w.corpus_name = corpus_name(opened)
         info = model.info if model is not None else None
@@ -190,14 +203,22 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
         """Show ``analysis``: set the inputs to its own and send its frame."""
         self._applying = True
         try:
-            self.analysis = analysis
-            self.text = analysis.text
-            self.text_b = analysis.text_b
-            self.mask = list(analysis.mask)
-            self.frame = frame_bytes(analysis, self._frame_layers(analysis))
-            self.error = ""
+            # the lenses of the previous analysis go; this one's are computed when asked for
+            self.lens_parts = LensParts(self.model, analysis) if self.lenses else None
+            with self.hold_sync():
+                self.analysis = analysis
+                self.text = analysis.text
+                self.text_b = analysis.text_b
+                self.mask = list(analysis.mask)
+                self.frame = frame_bytes(analysis, self._frame_layers(analysis))
+                self.error = ""
         finally:
             self._applying = False
+
+    @traitlets.observe("lenses")
+    def _lenses_changed(self, change: Any) -> None:
+        a = self.analysis
+        self.lens_parts = LensParts(self.model, a) if change["new"] and a is not None else None
 
     @traitlets.validate("mask")
     def _valid_mask(self, proposal: Any) -> list[int]:
@@ -294,6 +315,10 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
         if kind == "export" and buffers and content.get("kind") in ("svg", "png"):
             self.exports[str(content["kind"])] = bytes(buffers[0])
             self.export_name = str(content.get("filename", ""))
+        elif kind == "lens":
+            self._answer_lens(content)
+        elif kind == "induction_probe":
+            self.run_induction_probe()
         elif kind == "search":
             by = "context" if content.get("by") == "context" else "embedding"
             try:
@@ -301,6 +326,51 @@ class ExbertWidget(ViewActions, anywidget.AnyWidget):  # type: ignore[misc]
             except (ExbertError, ValueError, TypeError) as exc:
                 self.error = getattr(exc, "message", None) or str(exc)
                 self.search_result = None  # type: ignore[assignment]
+
+    def lens_part(self, part: str) -> tuple[dict[str, Any], bytes | None]:
+        """``part`` ("logit_lens", "head_scores", "rollout", "flow") of the current analysis's
+        lenses as the view gets it, ``(result, buffer)`` (see :mod:`exbert.notebook.lenses`):
+        computed the first time it is asked for, then remembered until the analysis changes."""
+        if self.lens_parts is None:
+            raise ExbertError("the widget has no analysis yet" if self.lenses
+                              else "this widget shows no lenses (lenses=False)")
+        return self.lens_parts.get(part)
+
+    def _answer_lens(self, content: dict[str, Any]) -> None:
+        """The view asks for a lens part: answer with it and the analysis it is for."""
+        part = str(content.get("part", ""))
+        parts = self.lens_parts
+        answer: dict[str, Any] = {"type": "lens", "id": content.get("id"), "part": part}
+        buffers: list[bytes] = []
+        try:
+            result, buffer = self.lens_part(part)
+        except ExbertError as exc:
+            result, buffer = {"error": exc.message}, None
+        except ValueError as exc:
+            result, buffer = {"error": str(exc)}, None
+        answer["key"] = parts.key if parts is not None else None
+        answer["result"] = result
+        if buffer:
+            buffers.append(buffer)
+        self.send(answer, buffers or None)
+
+    def run_induction_probe(self) -> None:
+        """Show ``model.induction_probe()`` (random tokens repeated twice: induction heads light
+        up on the second copy); the view's "Run induction probe" button. Errors go to
+        ``error``."""
+        if self.model is None:
+            self.error = "the induction probe needs the model: create the widget from a model"
+            return
+        self.busy = True
+        try:
+            probe = self.model.induction_probe(seed=self._probe_seed)
+            self._probe_seed += 1
+        except ExbertError as exc:
+            self.error = exc.message
+            return
+        finally:
+            self.busy = False
+        self._apply(probe)
 
     def __repr__(self) -> str:
         heads = "all" if self.heads is None else ",".join(map(str, self.heads))

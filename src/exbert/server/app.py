@@ -18,6 +18,7 @@ from exbert.server.analyses import analyses_router
 from exbert.server.errors import install_error_handlers
 from exbert.server.inference import InferenceQueue
 from exbert.server.lazy import ModelSlot, start_warm_up
+from exbert.server.lenses import lenses_router
 from exbert.server.routes import api_router
 from exbert.server.security import Guard, SecurityMiddleware, allowed_hosts
 from exbert.server.state import AppState, ServerConfig
@@ -132,6 +133,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router())
     app.include_router(analyses_router())
+    app.include_router(lenses_router())
     static = _static_dir(config)
     if (static / "index.html").is_file():
         app.mount("/", StaticFiles(directory=static, html=True), name="static")

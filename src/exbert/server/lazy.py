@@ -29,8 +29,11 @@ State = Literal["loading", "ready", "failed"]
 class ModelSlot:
     """A served model by name: ``info`` at once (when known), the model when loaded."""
 
-    def __init__(self, name: str, loader: Callable[[], Model], info: ModelInfo | None = None
-                 ) -> None:
+    def __init__(self, name: str, loader: Callable[[], Model], info: ModelInfo | None = None,
+                 load_lock: threading.Lock | None = None) -> None:
+        """``load_lock``: shared by the slots of one server, so that two models never load at
+        the same time (a request's model and the background's: transformers' lazy imports are
+        not safe to run from two threads at once)."""
         self.name = name
         self._loader = loader
         self._info = info
@@ -38,6 +41,7 @@ class ModelSlot:
         self._error: ExbertError | None = None
         self._ready = threading.Event()
         self._lock = threading.Lock()
+        self._load_lock = load_lock if load_lock is not None else threading.Lock()
 
     @property
     def info(self) -> ModelInfo:
@@ -58,8 +62,11 @@ class ModelSlot:
         return "failed" if self._error is not None else "ready"
 
     def load(self) -> None:
-        """Load the model now (once; later calls return at once)."""
-        with self._lock:
+        """Load the model now (once; later calls return at once, even while another slot of
+        the same ``load_lock`` loads)."""
+        if self._ready.is_set():
+            return
+        with self._lock, self._load_lock:
             if self._ready.is_set():
                 return
             try:

@@ -36,6 +36,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (400, "unreadable request (body not UTF-8 JSON, unknown host)"),
         (401, "missing access token"),
         (404, "unknown model, corpus or analysis id"),
+        (409, "corpus built for another model (CorpusMismatch)"),
         (413, "request body too large"),
         (422, "invalid input (empty, too long, bad mask...)"),
         (503, "queue full or memory budget in use; retry after the Retry-After seconds"),
@@ -52,7 +53,8 @@ ERROR_RESPONSES[400] = {
 
 
 ANALYSIS_ID_HEADER = "X-Analysis-Id"
-ANALYSIS_OPERATIONS = ("header", "attention", "rows", "window", "blocks", "stats")
+ANALYSIS_OPERATIONS = ("header", "attention", "rows", "window", "blocks", "stats", "lens",
+                       "head_scores", "rollout")
 """The routes under /api/analyses/{analysis_id} (operationId ``analysis_<name>``), linked from
 the analyze answer (its ``X-Analysis-Id`` header: the same id as the body's ``analysis_id``,
 readable from the binary form too)."""

@@ -8,7 +8,7 @@ import asyncio
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -67,18 +67,38 @@ def analysis_bytes(a: Analysis) -> int:
     return int(sum(x.nbytes for x in arrays if x is not None))
 
 
+def answer_bytes(value: Any) -> int:
+    """The bytes of a remembered answer (bytes, a memoryview, a numpy array)."""
+    counted = getattr(value, "nbytes", None)
+    return int(counted) if counted is not None else len(value)
+
+
 @dataclass
 class _Entry:
     key: tuple[Any, ...]
     analysis: Analysis
-    size: int
+    size: int  # the analysis' own bytes
+    answers: OrderedDict[Hashable, Any] = field(default_factory=OrderedDict)
+    answered: int = 0  # the answers' bytes
+
+    def drop_oldest_answer(self) -> int:
+        _, value = self.answers.popitem(last=False)
+        n = answer_bytes(value)
+        self.answered -= n
+        return n
 
 
 class AnalysisCache:
     """Analyses by id (``secrets.token_urlsafe``: unguessable), and by request (a repeated
     request answers from here), bounded by their bytes (:func:`analysis_bytes`): the least
     recently used go first. The newest always stays, even alone over the budget: its id
-    must work right after its answer (the memory budget admitted it)."""
+    must work right after its answer (the memory budget admitted it).
+
+    Each analysis also keeps the answers computed from it (:meth:`remember`: the lens
+    routes' JSON, frames and arrays), counted in the same budget and dropped with it. An
+    analysis costs a forward pass to get back, an answer some arithmetic: past the budget the
+    answers of the other analyses go first (least recently used first), then the analyses, then
+    the newest analysis' older answers (its last one stays)."""
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget = budget_bytes
@@ -89,7 +109,14 @@ class AnalysisCache:
 
     @property
     def nbytes(self) -> int:
+        """The kept analyses' bytes and their answers'."""
         return self._bytes
+
+    @property
+    def answers_nbytes(self) -> int:
+        """The remembered answers' bytes (part of :attr:`nbytes`)."""
+        with self._lock:
+            return sum(e.answered for e in self._items.values())
 
     def __len__(self) -> int:
         return len(self._items)
@@ -109,6 +136,13 @@ class AnalysisCache:
 
     def get(self, analysis_id: str) -> Analysis:
         """The analysis ``analysis_id``; :class:`UnknownAnalysis` (404) when not kept."""
+        return self._entry(analysis_id).analysis
+
+    def model_name(self, analysis_id: str) -> str:
+        """The name the model of ``analysis_id`` is served under (the one its request named)."""
+        return str(self._entry(analysis_id).key[0])
+
+    def _entry(self, analysis_id: str) -> _Entry:
         with self._lock:
             entry = self._items.get(analysis_id)
             if entry is None:
@@ -116,17 +150,42 @@ class AnalysisCache:
                     "unknown analysis id (the server keeps recent analyses only, and not "
                     "across restarts): analyse the text again", analysis_id=analysis_id[:64])
             self._items.move_to_end(analysis_id)
-            return entry.analysis
+            return entry
 
     def put(self, key: tuple[Any, ...], analysis: Analysis, analysis_id: str) -> None:
         size = analysis_bytes(analysis)
         with self._lock:
             old = self._items.pop(analysis_id, None)
             if old is not None:
-                self._bytes -= old.size
+                self._bytes -= old.size + old.answered
             self._items[analysis_id] = _Entry(key, analysis, size)
             self._by_key[key] = analysis_id
             self._bytes += size
+            self._evict(self.budget)
+
+    def answer(self, analysis_id: str, key: Hashable) -> Any | None:
+        """The answer remembered for ``key`` of analysis ``analysis_id``, or None."""
+        with self._lock:
+            entry = self._items.get(analysis_id)
+            value = entry.answers.get(key) if entry is not None else None
+            if entry is not None and value is not None:
+                entry.answers.move_to_end(key)
+                self._items.move_to_end(analysis_id)
+            return value
+
+    def remember(self, analysis_id: str, key: Hashable, value: Any) -> None:
+        """Keep ``value`` (bytes, memoryview, numpy array) as the answer for ``key`` of analysis
+        ``analysis_id`` (nothing when it is no longer kept), within the budget."""
+        with self._lock:
+            entry = self._items.get(analysis_id)
+            if entry is None:
+                return
+            old = entry.answers.pop(key, None)
+            delta = answer_bytes(value) - (answer_bytes(old) if old is not None else 0)
+            entry.answers[key] = value
+            entry.answered += delta
+            self._bytes += delta
+            self._items.move_to_end(analysis_id)
             self._evict(self.budget)
 
     def remeasure(self) -> None:
@@ -135,21 +194,31 @@ class AnalysisCache:
         with self._lock:
             for entry in self._items.values():
                 entry.size = analysis_bytes(entry.analysis)
-            self._bytes = sum(e.size for e in self._items.values())
+            self._bytes = sum(e.size + e.answered for e in self._items.values())
             self._evict(self.budget)
 
     def trim(self, limit: int) -> None:
-        """Drop the least recently used analyses until at most ``limit`` bytes stay (the
-        newest stays): cached analyses give way to the work the memory budget admits."""
+        """Drop answers and the least recently used analyses until at most ``limit`` bytes
+        stay (the newest analysis and its last answer stay): cached analyses give way to the
+        work the memory budget admits."""
         with self._lock:
             self._evict(min(limit, self.budget))
 
     def _evict(self, limit: int) -> None:
+        if self._bytes <= limit or not self._items:
+            return
+        newest = next(reversed(self._items))
+        for analysis_id, entry in self._items.items():  # other analyses' answers first
+            while analysis_id != newest and entry.answers and self._bytes > limit:
+                self._bytes -= entry.drop_oldest_answer()
         while self._bytes > limit and len(self._items) > 1:
             analysis_id, entry = self._items.popitem(last=False)
-            self._bytes -= entry.size
+            self._bytes -= entry.size + entry.answered
             if self._by_key.get(entry.key) == analysis_id:
                 del self._by_key[entry.key]
+        last = self._items[newest]
+        while self._bytes > limit and len(last.answers) > 1:
+            self._bytes -= last.drop_oldest_answer()
 
 
 def new_analysis_id() -> str:
@@ -249,6 +318,11 @@ class AppState:
     def analysis(self, analysis_id: str) -> Analysis:
         """A kept analysis by id (404 :class:`UnknownAnalysis` when not kept)."""
         return self.cache.get(analysis_id)
+
+    def model_of(self, analysis_id: str) -> Model:
+        """The served model that made the kept analysis ``analysis_id`` (the name its request
+        gave): its ``info`` at once, anything else waits for it to load (off the event loop)."""
+        return self.model(self.cache.model_name(analysis_id))
 
     def corpus(self, name: str) -> Any:
         return _named(self.corpora, name, UnknownCorpus, "corpus")

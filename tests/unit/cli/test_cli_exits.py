@@ -20,6 +20,7 @@ EXPECTED = {
     errors.InvalidMask: 2,
     errors.MaskNotSupported: 2,
     errors.InvalidRequest: 2,
+    errors.NoOutputHead: 2,
     errors.ModelLoadError: 2,
     errors.UnsafeModel: 2,
     errors.PayloadTooLarge: 2,

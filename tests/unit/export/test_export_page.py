@@ -49,7 +49,7 @@ def test_html_inlines_the_bundle_and_the_frame(tiny):
     assert "window.exbert" in doc or "exbert=" in doc
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)\s*=", doc, re.I)
     assert "default-src 'none'" in doc
-    assert len(re.findall(r"</script", doc, re.I)) == 3  # options, frame, bundle
+    assert len(re.findall(r"</script", doc, re.I)) == 5  # options, frame, lenses, rollout, bundle
 
 
 def test_html_from_a_model_and_text_and_to_a_file(tiny, tmp_path):

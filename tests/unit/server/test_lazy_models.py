@@ -5,6 +5,7 @@ it, errors of the load reach clients as errors (never a 500, never a server path
 from __future__ import annotations
 
 import threading
+import types
 
 from fastapi.testclient import TestClient
 
@@ -84,3 +85,40 @@ def test_remembered_info_follows_the_files(tiny_dir, monkeypatch, tmp_path):
     config = folder / "config.json"
     config.write_text(config.read_text().replace("{", '{"_changed": 1, ', 1))
     assert known_info(folder) is None
+
+
+def test_slots_sharing_a_load_lock_load_one_at_a_time() -> None:
+    """Two models of one server never load at once (transformers' lazy imports race between
+    threads), and a loaded model answers at once while another one loads."""
+    load_lock = threading.Lock()
+    running, overlaps = [0], []
+    gate = threading.Event()
+
+    def loader(result: object, hold: bool) -> object:
+        def load() -> object:
+            running[0] += 1
+            overlaps.append(running[0])
+            if hold:
+                gate.wait(30)
+            running[0] -= 1
+            return result
+        return load
+
+    def model() -> object:
+        return types.SimpleNamespace(info=None)
+
+    ready = ModelSlot("ready", loader(model(), False), None, load_lock)
+    ready.load()
+    slow = ModelSlot("slow", loader(model(), True), None, load_lock)
+    other = ModelSlot("other", loader(model(), False), None, load_lock)
+    threads = [threading.Thread(target=s.load) for s in (slow, other)]
+    threads[0].start()
+    while slow.state != "loading" or not overlaps[1:]:
+        threading.Event().wait(0.01)
+    threads[1].start()
+    ready.load()  # returns at once: ready is loaded; the slow load holds the shared lock
+    assert ready.state == "ready" and other.state == "loading"
+    gate.set()
+    for t in threads:
+        t.join(30)
+    assert other.state == "ready" and max(overlaps) == 1

@@ -2,8 +2,10 @@
 // entry per view change, so that Back and Forward step through views.
 //
 // - A change of the view or the inputs (model, text, layer, heads, weights, mask, threshold,
-//   special switch) pushes an entry. Rapid changes of the same control (a slider drag, a held
-//   arrow key: the same parameters again within GROUP_MS of the last write) replace it instead.
+//   special switch, the lenses' mode/panel/detector, the compare view's input B) pushes an
+//   entry (B's analysis arriving changes no URL). Rapid changes of the same control (a slider
+//   drag, a held arrow key: the same parameters again within GROUP_MS of the last write)
+//   replace it instead.
 // - Changes made in one task (a model switch that also re-analyses) are written once, at the end
 //   of the task (a microtask).
 // - Changes of the corpus search only (corpus, last search, filters) replace the entry: Back

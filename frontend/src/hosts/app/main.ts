@@ -12,13 +12,15 @@ import "../../style.css";
 import { ApiError, fetchModels, messageOf } from "../../api/client";
 import type { ModelInfo } from "../../api/types";
 import { Viewer } from "../../attention/viewer";
+import { CompareView } from "../../compare/view";
 import { CorpusController } from "../../corpus/controller";
 import { h } from "../../dom";
+import { httpLensSource } from "../../lenses/http";
 import { Progress } from "../../long/progress";
 import { LongView } from "../../long/view";
 import { createStore, fitView, newInputsLong, showAnalysis, viewOf, type State } from "../../store";
 import { pageRendered } from "../page";
-import { AnalysisRunner, type AnalysisInput } from "./analysis";
+import { AnalysisRunner, CompareRunner, type AnalysisInput } from "./analysis";
 import { UrlHistory } from "./history";
 import { decodeEntry, fitEntry, readUrl, type UrlState } from "./url";
 
@@ -94,7 +96,9 @@ class App {
     this.viewer = new Viewer(viewerRoot, store, {
       onToggleMask: (i) => this.toggleMask(i),
       onNeedLayer: (l) => void this.runner.fetchLayers([l]),
+      onNeedLayers: (ls) => this.runner.fetchLayers(ls),
       onRendered: pageRendered,
+      lenses: httpLensSource({ model: () => this.store.state.model, analyse: (text) => this.analyseText(text) }),
     });
     this.corpus = new CorpusController(corpusRoot, store, (name) => !this.models.length || this.models.some((m) => m.name === name));
     this.runner = new AnalysisRunner(store, this.viewer, {
@@ -107,6 +111,19 @@ class App {
         else this.progress.stop();
       },
       error: (err) => this.showError(err),
+      layersLoaded: () => compareView.render(),
+    });
+    // The compare view (input B beside A, under the viewer) and B's analyses.
+    const compareRoot = h("div", { class: "compare-root" });
+    viewerRoot.after(compareRoot);
+    const compareRunner = new CompareRunner(store, () => this.model(), {
+      busy: (on) => compareView.setBusy(on),
+      error: (err) => compareView.setError(err === null ? null : messageOf(err)),
+      changed: () => compareView.render(),
+    });
+    const compareView = new CompareView(compareRoot, store, {
+      needLayer: (l) => void compareRunner.fetchLayers([l]),
+      retry: () => compareRunner.retry(),
     });
     this.history = new UrlHistory(store);
     window.addEventListener("popstate", () => this.onPopState());
@@ -287,6 +304,7 @@ class App {
     this.modelInfo.textContent = hd
       ? `${m.kind} \u00b7 ${hd.n_layers} layers \u00d7 ${hd.n_heads} heads \u00b7 ${hd.tokens.length} tokens`
       : `${m.kind} \u00b7 ${m.layers} layers \u00d7 ${m.heads} heads`;
+    this.modelInfo.title = m.notes ?? ""; // what exbert changed (e.g. a head it fitted)
   }
 
   /** Show an error above the view; null hides it. */
@@ -313,6 +331,13 @@ class App {
     const sameText = (s.analysis !== null || s.doc !== null) && text === s.text && textB === s.textB;
     if (!sameText) this.store.update({ long: newInputsLong(s) });
     await this.run({ text, textB, mask: sameText ? s.mask : [] });
+  }
+
+  /** Analyse `text` as if typed (the induction probe's text). */
+  private analyseText(text: string): Promise<void> {
+    this.input.value = text;
+    this.inputB.value = "";
+    return this.analyseFromInputs();
   }
 
   private toggleMask(i: number): void {

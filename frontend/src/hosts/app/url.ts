@@ -11,6 +11,13 @@
 //
 //   & win=1200-1456 & tok=1300 & dir=in & stat=entropy      (the document view of a long text)
 //
+//   & mode=rollout & panel=heads & detector=induction       (the lenses: lenses/state.ts)
+//   & cmp=... & cmpb=... & cmpm=1,4                          (the compare view's input B)
+//
+// mode, panel and detector are read with validation (an unknown mode or panel is dropped). `cmp`
+// present (even empty: the compare view open before B is typed) means comparing; B's texts are
+// only written when they fit in the URL together with A's (else the compare view is left out).
+//
 // sby/stok/slayer/sheads describe the last search (re-run after a reload); slayer is a layer as
 // everywhere in exbert (0-based, as in transformers) or `embeddings` (docs/API.md).
 //
@@ -21,6 +28,8 @@
 // session; a reload or a shared link starts without the text (and analyses nothing).
 
 import { DEFAULT_THRESHOLD } from "../../api/limits";
+import { compareInputs, type CompareState } from "../../compare/state";
+import { ATTENTION_MODES, DEFAULT_DETECTOR, defaultLensState, LENS_PANELS, type LensState } from "../../lenses/state";
 import {
   DEFAULT_RELATION,
   defaultLongState,
@@ -35,12 +44,13 @@ import {
 } from "../../store";
 
 const URL_KEYS = [
-  "model", "text", "textB", "layer", "heads", "weights", "mask", "hideSpecial", "threshold", "colorByHead", "hideFirst", "long",
+  "model", "text", "textB", "layer", "heads", "weights", "mask", "hideSpecial", "threshold", "colorByHead", "hideFirst", "long", "lens", "compare",
 ] as const;
 
 /** The query parameters of the view and the inputs (not of the search). */
 export const URL_PARAMS_OF_VIEW = [
   "model", "text", "text_b", "layer", "heads", "w", "mask", "special", "th", "byhead", "hidefirst", "win", "tok", "dir", "stat",
+  "mode", "panel", "detector", "cmp", "cmpb", "cmpm",
 ];
 
 /** The most characters of percent-encoded text (text plus text_b) that the URL holds. */
@@ -132,7 +142,45 @@ export function encodeState(s: UrlState): string {
   if (s.colorByHead) p.set("byhead", "1");
   if (s.hideFirst) p.set("hidefirst", "1");
   encodeLong(p, s.long);
+  encodeLens(p, s.lens);
+  if (s.compare && compareFitsUrl(s.text, s.textB, s.compare)) {
+    p.set("cmp", s.compare.text);
+    if (s.compare.textB) p.set("cmpb", s.compare.textB);
+    if (s.compare.mask.length) p.set("cmpm", s.compare.mask.join(","));
+  }
   return p.toString();
+}
+
+/** Whether B's texts fit in the URL with A's (MAX_URL_TEXT_CHARS in all, percent-encoded). */
+export function compareFitsUrl(text: string, textB: string, c: Pick<CompareState, "text" | "textB">): boolean {
+  if (text.length + textB.length + c.text.length + c.textB.length > MAX_URL_TEXT_CHARS) return false;
+  if (!textsFitUrl(text, textB)) return false;
+  const n = (k: string, v: string) => new URLSearchParams({ [k]: v }).toString().length - k.length - 1;
+  return n("t", text) + n("t", textB) + n("t", c.text) + n("t", c.textB) <= MAX_URL_TEXT_CHARS;
+}
+
+/** The lenses' parameters (only those that differ from the defaults). */
+function encodeLens(p: URLSearchParams, l: LensState): void {
+  const d = defaultLensState();
+  if (l.attentionMode !== d.attentionMode) p.set("mode", l.attentionMode);
+  if (l.panel !== d.panel && l.panel !== null) p.set("panel", l.panel);
+  if (l.detector !== d.detector) p.set("detector", l.detector);
+}
+
+function decodeLens(p: URLSearchParams): LensState {
+  const l = defaultLensState();
+  const mode = ATTENTION_MODES.find((m) => m === p.get("mode"));
+  if (mode) l.attentionMode = mode;
+  const panel = LENS_PANELS.find((x) => x === p.get("panel"));
+  if (panel) l.panel = panel;
+  const detector = p.get("detector");
+  l.detector = detector && /^[a-z][a-z0-9_]{0,63}$/.test(detector) ? detector : DEFAULT_DETECTOR;
+  return l;
+}
+
+function decodeCompare(p: URLSearchParams): CompareState | null {
+  const text = p.get("cmp");
+  return text === null ? null : compareInputs(text, p.get("cmpb") ?? "", intList(p.get("cmpm")) ?? []);
 }
 
 /** The document view's parameters (only those that differ from the defaults). */
@@ -182,6 +230,8 @@ export function decodeState(query: string): UrlState {
   s.colorByHead = p.get("byhead") === "1";
   s.hideFirst = p.get("hidefirst") === "1";
   s.long = decodeLong(p);
+  s.lens = decodeLens(p);
+  s.compare = decodeCompare(p);
   return s;
 }
 

@@ -12,6 +12,11 @@
 // and also sent to the kernel as a custom message {type: "export", kind, filename} with the bytes
 // as a buffer. With a corpus, a pinned token can be searched in it: {type: "search", token, by}
 // goes to the kernel, which answers with the `search_result` trait (searchPanel.ts).
+// Lenses (the trait `lenses`: false when the widget was made with lenses=False): the Viewer's lens
+// panels and attention modes ask the kernel for the part they need when they first need it
+// ({type: "lens", ...}, answered by a custom message; kernelLenses.ts): an analysis costs no lens
+// until one is looked at. "Run induction probe" sends {type: "induction_probe"}; the kernel answers
+// with the probe's analysis (a new frame).
 
 import css from "../../style.css?inline";
 import { DEFAULT_THRESHOLD } from "../../api/limits";
@@ -20,6 +25,7 @@ import { download } from "../../attention/exportFile";
 import { Viewer } from "../../attention/viewer";
 import { h } from "../../dom";
 import { createStore, sameView, showAnalysis, viewOf, type ViewState } from "../../store";
+import { kernelLensSource } from "./kernelLenses";
 import { WidgetSearchPanel, type WidgetSearchResult } from "./searchPanel";
 
 /** The part of anywidget's model interface that the widget uses. */
@@ -87,6 +93,19 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   shadow.append(style, root);
 
   const store = createStore(viewFromTraits(model));
+  // The lens panels are offered unless the widget was made with lenses=False; their numbers are
+  // asked of the kernel when first needed.
+  const kernel = model.get("lenses") === false ? null : kernelLensSource((content) => model.send(content));
+  const lenses = kernel?.source;
+  if (lenses) {
+    lenses.inductionProbe = async () => {
+      viewer.setLoading("Running the induction probe\u2026");
+      model.send({ type: "induction_probe" });
+    };
+  }
+  const onCustom = (content: unknown, buffers?: unknown) => {
+    kernel?.parts.receive(content, Array.isArray(buffers) ? (buffers as (ArrayBuffer | ArrayBufferView)[]) : undefined);
+  };
   // Large analyses hold one layer at a time: the kernel sends the new layer's frame when the
   // layer trait changes; meanwhile the viewer shows "Loading layer ...".
   const viewer = new Viewer(viewerRoot, store, {
@@ -105,6 +124,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     onRendered: (ms) => {
       root.dataset.renderMs = ms.toFixed(1);
     },
+    lenses,
   });
 
   const showCorpus = () => {
@@ -150,6 +170,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
     ...VIEW_TRAITS.map((t) => [`change:${t}`, showView] as [string, () => void]),
   ];
   for (const [ev, cb] of handlers) model.on(ev, cb);
+  model.on("msg:custom", onCustom as (...args: unknown[]) => void);
 
   root.addEventListener("keydown", (ev) => {
     if (viewer.handleKey(ev)) ev.stopPropagation();
@@ -161,6 +182,7 @@ export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): 
   showSearch();
   return () => {
     for (const [ev, cb] of handlers) model.off(ev, cb);
+    model.off("msg:custom", onCustom as (...args: unknown[]) => void);
   };
 }
 
