@@ -167,3 +167,13 @@ def _functions(tree: ast.AST, prefix: str) -> list[tuple[str, ast.FunctionDef | 
         elif isinstance(node, ast.ClassDef):
             out += _functions(node, f"{prefix}.{node.name}")
     return out
+
+
+def test_test_file_names_are_unique() -> None:
+    """pytest imports test files by basename (tests/ has no __init__.py): two files of one name
+    in different folders stop the whole run at collection."""
+    tests = SRC.parents[1] / "tests"
+    seen: dict[str, list[str]] = defaultdict(list)
+    for path in tests.rglob("test_*.py"):
+        seen[path.name].append(str(path.relative_to(tests)))
+    assert not {name: where for name, where in seen.items() if len(where) > 1}
