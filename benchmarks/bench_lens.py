@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import text_of_tokens
+from common import machine, text_of_tokens
 
 import exbert
 from exbert.analysis import lens as lens_module
@@ -42,29 +41,6 @@ from exbert.analysis.lens_head import resolve_head
 
 TARGET = 1.5
 RESULTS = Path(__file__).resolve().parent / "results" / "lens.json"
-
-
-def machine() -> dict[str, Any]:
-    import transformers
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        "blas": "mkl" if torch.backends.mkl.is_available() else "other",
-        "capability": torch.backends.cpu.get_cpu_capability(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def flops(model: exbert.Model, n: int) -> tuple[float, float]:

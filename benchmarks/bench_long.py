@@ -32,7 +32,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from typing import Any
 import torch
 from bench_analyze import measure as measure_short
 from bench_analyze import raw_inputs
+from common import machine
 
 import exbert
 
@@ -242,23 +242,6 @@ def queries(analysis: Any) -> dict[str, float]:
 # --- report -------------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    import transformers
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__,
-            "transformers": transformers.__version__, "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
-
-
 def fmt(v: Any, spec: str = ".2f") -> str:
     return "-" if v is None else format(v, spec)
 
@@ -342,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = torch.get_num_threads()
     info = machine()
     source, origin = source_text()
-    print(f"machine: {info['nproc']} CPUs ({info['cpu']}), torch {info['torch']} with "
+    print(f"machine: {info['cpu_count']} CPUs ({info['cpu']}), torch {info['torch']} with "
           f"{threads} threads, transformers {info['transformers']}, load {info['load_average']}"
           f"\ntext: {origin}", flush=True)
     rows, extra, short = smollm2(args, source, threads) if args.lengths else ([], {}, [])

@@ -7,18 +7,34 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
 
 def machine() -> dict[str, Any]:
+    """What the numbers were measured on: the CPU (its model name), cores, BLAS, versions, the
+    torch threads and the load average at the time."""
     import torch
+    import transformers
 
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu,
         "cpu_count": os.cpu_count(),
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "blas": "mkl" if torch.backends.mkl.is_available() else "other",
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "transformers": transformers.__version__,
         "python": platform.python_version(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

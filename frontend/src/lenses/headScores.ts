@@ -7,6 +7,7 @@
 
 import { DEFAULT_PROBE_LENGTH } from "../api/limits";
 import { h, svg } from "../dom";
+import { probLegend } from "./logitLens";
 import { probColor } from "./maths";
 import type { HeadScoresData } from "./source";
 
@@ -80,16 +81,7 @@ export class HeadScoresView {
       bar.push(b);
     }
     bar.push(this.status);
-    const legend = h(
-      "div",
-      { class: "ll-legend" },
-      "0",
-      ...[0, 0.25, 0.5, 0.75, 1].map((t) => h("span", { class: "ll-swatch", style: `background:${probColor(t)}` })),
-      "1",
-      h("span", { class: "ll-swatch", style: `background:${probColor(null)};margin-left:8px` }),
-      "n/a",
-    );
-    bar.push(legend);
+    bar.push(probLegend(true));
     this.el = h("div", { class: "head-scores", "data-testid": "head-scores" }, h("div", { class: "hd-bar" }, ...bar), this.caption, this.grid);
   }
 

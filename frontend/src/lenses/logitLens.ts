@@ -90,13 +90,7 @@ export class LogitLensView {
       `Each row: what a hidden state predicts for ${next} through the model's ${d.lens === "tuned" ? "tuned lens" : "own output head"}; ` +
         `the cell shows its top-1 token, coloured by the probability of the token the last layer predicts. Hover for the top-${d.top_k}.`,
     );
-    const legend = h(
-      "div",
-      { class: "ll-legend" },
-      "0",
-      ...[0, 0.25, 0.5, 0.75, 1].map((t) => h("span", { class: "ll-swatch", style: `background:${probColor(t)}` })),
-      "1",
-    );
+    const legend = probLegend(false);
     const table = h("table", { class: "ll-grid" }, h("thead", {}, head), h("tbody", {}, ...rows));
     this.el.dataset.state = "ready";
     this.el.dataset.layers = String(L + 1);
@@ -144,4 +138,12 @@ export class LogitLensView {
     Object.assign(this.tip.style, { left: `${r.left - box.left}px`, top: `${r.bottom - box.top + 4}px` });
     this.tip.hidden = false;
   }
+}
+
+/** The 0..1 colour legend of the lens grids (and a grey "n/a" swatch when `na`). */
+export function probLegend(na: boolean): HTMLDivElement {
+  const swatch = (t: number | null, extra = "") =>
+    h("span", { class: "ll-swatch", style: `background:${probColor(t)}${extra}` });
+  const tail = na ? [swatch(null, ";margin-left:8px"), "n/a"] : [];
+  return h("div", { class: "ll-legend" }, "0", ...[0, 0.25, 0.5, 0.75, 1].map((t) => swatch(t)), "1", ...tail);
 }
