@@ -20,10 +20,8 @@ import numpy as np
 import pytest
 
 from exbert.corpus import build, storage
-from exbert.corpus.layout import ATTENTION_KINDS, layer_file
 from exbert.errors import CorpusBuildError, CorpusCorrupt, CorpusError, CorpusMismatch
 from exbert.search import Corpus, search
-from exbert.view import layer_to_hidden
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_cache")]
 
@@ -72,13 +70,11 @@ def reference(tmp_path_factory: pytest.TempPathFactory, texts: dict[str, Path],
 
 
 def contents(path: Path) -> dict[str, Any]:
-    """Everything a corpus holds, read back through the library (verified)."""
+    """Everything a corpus holds, read back through the library (verified), and every shard's
+    files with their sizes and sha256 (byte-identical data)."""
     c = Corpus.open(path, verify="full")
     ids = np.arange(c.n_tokens)
     out: dict[str, Any] = {
-        "sentences": np.asarray(c.sentences).copy(),
-        "tokens": np.asarray(c.tokens).copy(),
-        "words": np.asarray(c.words).copy(),
         "texts": [c.sentence_text(s) for s in range(c.n_sentences)],
         "labels": c.labels,
         "heads": c.head_ranking().to_dict(),
@@ -87,14 +83,10 @@ def contents(path: Path) -> dict[str, Any]:
         out[f"emb{layer}"] = c.stored_vectors("emb", layer, ids)
     for layer in c.context_layers:
         out[f"ctx{layer}"] = c.stored_vectors("ctx", layer, ids)
-        for kind in ATTENTION_KINDS:  # attn, attnw: read through the verified files
-            stored = layer_to_hidden(layer, c.manifest.model.layers)  # the file's index
-            arr = c.files.npy(layer_file(kind, stored), c.n_tokens)
-            out[f"{kind}{layer}"] = np.asarray(arr).copy()
     m = c.manifest.raw
     out["manifest"] = {k: m[k] for k in ("model", "layers", "counts", "spacy", "vectors",
-                                         "attention", "special_tokens")}
-    out["files"] = m["files"]  # sizes and sha256: byte-identical data files
+                                         "attention", "special_tokens", "storage")}
+    out["shards"] = m["shards"]  # every file's size and sha256: byte-identical shards
     return out
 
 
@@ -208,11 +200,11 @@ def test_write_fault_during_finalisation_resumes_all_shards(
         monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
 
-    def fail_on_faiss(path: Path) -> None:
-        if path.suffix == ".faiss" and "final.tmp" in str(path):
+    def fail_on_manifest(path: Path) -> None:  # after the shards were renamed into OUT
+        if path.name == "manifest.json" and path.parent == out:
             raise OSError(errno.EIO, "Input/output error", str(path))
 
-    monkeypatch.setattr(storage, "WRITE_HOOK", fail_on_faiss)
+    monkeypatch.setattr(storage, "WRITE_HOOK", fail_on_manifest)
     with pytest.raises(CorpusBuildError, match="I/O error"):
         _build(texts["a"], minilm_model, out)
     monkeypatch.setattr(storage, "WRITE_HOOK", None)
@@ -226,13 +218,13 @@ def test_file_size_limit_exits_nonzero_and_resumes(
         minilm_model: Any) -> None:
     out = tmp_path / "out"
     shutil.copytree(reference["a"], out)
-    proc = _cli_build(texts["b"], out, ulimit_kb=100)  # shards fit, the final indexes do not
+    proc = _cli_build(texts["b"], out, ulimit_kb=100)  # a shard's rotation file does not fit
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err
     assert "file-size limit" in err and "run the same command again" in err
     assert Corpus.open(out, minilm_model).sentence_text(0).startswith("The detective")
     m = _build(texts["b"], minilm_model, out)
-    assert m.raw["build"]["resumed_shards"] == 5
+    assert m.raw["build"]["resumed_shards"] == 0
     assert_same(contents(out), contents(reference["b"]))
 
 
@@ -313,7 +305,9 @@ def copy(tmp_path: Path, reference: dict[str, Path]) -> Path:
 
 
 def _data(corpus_dir: Path) -> Path:
-    return corpus_dir / json.loads((corpus_dir / "manifest.json").read_text())["data_dir"]
+    """The folder of the corpus's first shard."""
+    doc = json.loads((corpus_dir / "manifest.json").read_text())
+    return corpus_dir / doc["data_dir"] / doc["shards"][0]["dir"]
 
 
 def _flip(path: Path, at: int | None = None) -> None:
@@ -325,23 +319,28 @@ def _flip(path: Path, at: int | None = None) -> None:
 
 @pytest.fixture
 def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Records every file numpy or FAISS is asked to read."""
+    """Records every file numpy or FAISS is asked to read (as ``shard/name``)."""
     import faiss
 
     seen: list[str] = []
     real_np_load, real_read = np.load, faiss.read_index
 
     def np_load(file: Any, *a: Any, **kw: Any) -> Any:
-        seen.append(Path(str(file)).name)
+        seen.append(_where(file))
         return real_np_load(file, *a, **kw)
 
     def read_index(path: Any, *a: Any) -> Any:
-        seen.append(Path(str(path)).name)
+        seen.append(_where(path))
         return real_read(path, *a)
 
     monkeypatch.setattr(np, "load", np_load)
     monkeypatch.setattr(faiss, "read_index", read_index)
     return seen
+
+
+def _where(file: Any) -> str:
+    p = Path(str(file))
+    return f"{p.parent.name}/{p.name}"
 
 
 def _assert_corrupt(exc: pytest.ExceptionInfo[CorpusCorrupt], fname: str) -> None:
@@ -368,7 +367,7 @@ def test_bit_flip_is_reported_before_loading(copy: Path, loads: list[str], fname
         Corpus.open(copy)
     _assert_corrupt(exc, fname)
     assert "checksum" in exc.value.message
-    assert fname not in loads
+    assert f"000000/{fname}" not in loads
 
 
 def test_lazy_verification_checks_before_first_use(copy: Path, loads: list[str],
@@ -380,7 +379,7 @@ def test_lazy_verification_checks_before_first_use(copy: Path, loads: list[str],
     with pytest.raises(CorpusCorrupt) as exc:  # layer 3 is stored as hidden-state index 4
         search(minilm_model, c, a, 2, 3, k=2)
     _assert_corrupt(exc, "emb_L04.c0000.faiss")
-    assert "emb_L04.c0000.faiss" not in loads
+    assert "000000/emb_L04.c0000.faiss" not in loads  # the damaged shard's file
 
 
 def test_missing_file_and_bad_manifest(copy: Path) -> None:

@@ -57,7 +57,10 @@ def test_bad_lines_skipped_and_counted(jsonl_corpus: tuple[Corpus, Any]) -> None
     assert skipped["lines"] == 2 and skipped["first"] == 'line 3: no "text"'
     assert len(skipped["examples"]) == 2 and skipped["examples"][0] == skipped["first"]
     assert raw["documents"]["fields"] == ["html", "id", "source", "year"]
-    assert raw["documents"]["count"] == 18 and "docs.npy" in corpus.manifest.files
+    assert raw["documents"]["count"] == 18
+    # one document table per shard (4 sentences each), each listed with its checksum
+    assert [s["documents"]["count"] for s in raw["shards"]] == [4, 4, 4, 4, 2]
+    assert all("docs.npy" in s["files"] and "docs.json" in s["files"] for s in raw["shards"])
 
 
 def test_matches_carry_their_document_and_filter_on_it(jsonl_corpus: tuple[Corpus, Any],

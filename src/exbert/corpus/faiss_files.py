@@ -1,5 +1,6 @@
-"""The FAISS files of a corpus, written once at the end of a build (read by
-:mod:`exbert.search.index`).
+"""The FAISS files of a corpus (read by :mod:`exbert.search.index`), written per shard
+(:mod:`exbert.corpus.shard_files`; the optional IVF index by :mod:`exbert.corpus.finalize` or
+``exbert corpus index``).
 
 Exact: each (kind, layer) is stored as FAISS ``IndexScalarQuantizer(QT_8bit_uniform)`` files
 of at most ``CHUNK_VECTORS`` vectors, whose codes are the uint8 codes of
@@ -16,17 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from exbert.corpus.layout import CHUNK_VECTORS, Plan, chunk_file, ivf_file, layer_file, layer_key
-from exbert.corpus.shards import read_checkpoint
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from exbert.corpus.storage import RecordedFolder
 
 SMALL_IVF = 20_000  # below this many vectors the approximate index is IVF-Flat
 
@@ -67,7 +62,8 @@ def ivf_shape(n: int, dim: int) -> tuple[int, int]:
 def build_ivf(parts: Sequence[np.ndarray], n: int, dim: int, step: float,
               *, seed: int = 1234) -> memoryview:
     """The FAISS file bytes of an IVF-PQ index (IVF-Flat for small corpora) over the decoded
-    codes of ``parts`` (uint8 [n_i, dim] arrays, concatenated: n rows in all)."""
+    codes of ``parts`` (uint8 [n_i, dim] arrays, or float32 vectors already decoded;
+    concatenated: n rows in all)."""
     import faiss
     import numpy as np
 
@@ -87,13 +83,22 @@ def build_ivf(parts: Sequence[np.ndarray], n: int, dim: int, step: float,
     for j, p in enumerate(parts):
         sel = chosen[(chosen >= offsets[j]) & (chosen < offsets[j + 1])]
         rows = np.searchsorted(chosen, sel)
-        sample[rows] = (np.asarray(p[sel - offsets[j]], dtype=np.float32) - 128.0) * step
+        sample[rows] = _decoded(p[sel - offsets[j]], step)
     index.train(sample)
     for p in parts:
         for s in range(0, len(p), 65536):
-            block = (np.asarray(p[s : s + 65536], dtype=np.float32) - 128.0) * np.float32(step)
-            index.add(block)
+            index.add(_decoded(p[s : s + 65536], step))
     return np.asarray(faiss.serialize_index(index)).data
+
+
+def _decoded(rows: np.ndarray, step: float) -> np.ndarray:
+    """uint8 codes -> ``(code - 128) * step``; float rows (decoded PQ vectors) as they are."""
+    import numpy as np
+
+    if rows.dtype == np.uint8:
+        out: np.ndarray = (np.asarray(rows, dtype=np.float32) - 128.0) * np.float32(step)
+        return out
+    return np.ascontiguousarray(rows, dtype=np.float32)
 
 
 def chunk_bounds(n: int, size: int) -> list[tuple[int, int]]:
@@ -117,36 +122,4 @@ def gather(parts: list[np.ndarray], start: int, stop: int, width: int) -> np.nda
             out[pos : pos + (b - a)] = p[a - lo : b - lo]
             pos += b - a
         offset = hi
-    return out
-
-
-@dataclass
-class VectorFiles:
-    """Per vector key (``"emb_L03"``): its chunk files in order, and its approximate
-    index's file when one was built."""
-
-    chunks: dict[str, list[str]] = field(default_factory=dict)
-    approximate: dict[str, str] = field(default_factory=dict)
-
-
-def write_vectors(folder: RecordedFolder, plan: Plan, shard_dirs: list[Path], n_tokens: int,
-                  approximate: bool) -> VectorFiles:
-    """The FAISS files of every stored (kind, layer) from the shards' codes: exact chunks of
-    CHUNK_VECTORS vectors, and with ``approximate`` an IVF index each."""
-    out = VectorFiles()
-    kinds = [("emb", layer, plan.hidden, plan.step_emb) for layer in plan.layers]
-    kinds += [("ctx", layer, plan.ctx_width, plan.step_ctx) for layer in plan.ctx_layers]
-    for kind, layer, width, step in kinds:
-        key = layer_key(kind, layer)
-        parts = [read_checkpoint(d, layer_file(kind, layer)) for d in shard_dirs]
-        names = []
-        for c, (start, stop) in enumerate(chunk_bounds(n_tokens, CHUNK_VECTORS)):
-            fname = chunk_file(key, c)
-            folder.write_bytes(fname, serialize_codes(gather(parts, start, stop, width), step))
-            names.append(fname)
-        out.chunks[key] = names
-        if approximate:
-            fname = ivf_file(key)
-            folder.write_bytes(fname, build_ivf(parts, n_tokens, width, step))
-            out.approximate[key] = fname
     return out

@@ -12,8 +12,10 @@ among the sentence's non-special tokens, as stored) lands on a token j with:
 - ``self``: j = i (every non-special token is eligible).
 
 The score of a head is ``count / eligible`` (a fraction in [0, 1]); heads are ranked by it.
-Computed once at build time from the stored per-head argmaxes and written to ``heads.json``;
-:class:`exbert.search.heads.HeadRanking` reads it.
+Computed at build time per shard, from that shard's own records and stored per-head argmaxes,
+and written to its ``heads.json`` (relations never cross a sentence, so the counts and the
+eligible counts of the shards add up to those of the whole corpus);
+:class:`exbert.search.heads.HeadRanking` reads and sums them.
 """
 
 from __future__ import annotations

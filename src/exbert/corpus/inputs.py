@@ -25,7 +25,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -126,9 +126,22 @@ def input_format(path: Path) -> str:
     )
 
 
-def read_units(path: Path, start: int = 0, options: ReadOptions | None = None) -> Iterator[Unit]:
-    """The units of ``path`` from unit index ``start`` on. ``options`` default to those the
-    parent process put in the environment (the spaCy child), else :class:`ReadOptions`."""
+def read_units(path: str | os.PathLike[str] | Sequence[Path], start: int = 0,
+               options: ReadOptions | None = None) -> Iterator[Unit]:
+    """The units of ``path`` (or of several paths, numbered across them in order) from unit
+    index ``start`` on. ``options`` default to those the parent process put in the
+    environment (the spaCy child), else :class:`ReadOptions`."""
+    if not isinstance(path, str | os.PathLike):
+        offset = 0
+        for p in path:
+            count = 0
+            for u in read_units(Path(p), 0, options):
+                count = u.index + 1
+                if offset + u.index >= start:
+                    yield Unit(offset + u.index, u.text, u.split)
+            offset += count
+        return
+    path = Path(path)
     fmt = input_format(path)
     options = options or ReadOptions.from_env()
     if fmt == "txt":

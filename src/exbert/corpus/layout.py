@@ -38,8 +38,7 @@ def layer_key(kind: str, layer: int) -> str:
 
 
 def layer_file(kind: str, layer: int) -> str:
-    """``"attn_L03.npy"``: a per-layer array (the attention arrays; in a build's checkpoints
-    also the codes of each vector kind)."""
+    """``"attn_L03.npy"``: a per-layer array (the attention arrays)."""
     return f"{layer_key(kind, layer)}.npy"
 
 
@@ -96,13 +95,15 @@ class Plan:
     rot_ctx: np.ndarray
     step_emb: float
     step_ctx: float
+    causal: bool = False  # an autoregressive model (head counts see only earlier tokens)
+    vectors: str = "sq8"  # "sq8" or "pq" (see exbert.corpus.shard_files)
 
     @property
     def ctx_layers(self) -> list[int]:
         return [v for v in self.layers if v >= 1]
 
 
-def make_plan(model: Model, stored: list[int]) -> Plan:
+def make_plan(model: Model, stored: list[int], vectors: str = "sq8") -> Plan:
     info = model.info
     width = info.heads * info.head_dim
     return Plan(
@@ -115,4 +116,6 @@ def make_plan(model: Model, stored: list[int]) -> Plan:
         rot_ctx=vec.rotation(width),
         step_emb=vec.code_step(info.hidden_size),
         step_ctx=vec.code_step(width),
+        causal=info.kind == "autoregressive",
+        vectors=vectors,
     )

@@ -1,10 +1,16 @@
 """The corpus manifest: what a corpus is, what it was built with, and the checksum of every
 file. ``OUT/manifest.json`` is written last, by an atomic rename: it is the commit of a build.
 
-On-disk layout of a corpus folder ``OUT``::
+On-disk layout of a corpus folder ``OUT`` (schema 3: a set of shards)::
 
-    OUT/manifest.json            the commit: model identity, layers, counts, file checksums
-    OUT/v-<build id>/            the data of that build (the manifest names it)
+    OUT/manifest.json            the commit: model identity, layers, GLOBAL counts, storage,
+                                 and "shards": per shard its folder ("dir", 6 digits), counts,
+                                 files {name: {size, sha256}}, vector files (chunks,
+                                 approximate, rotation) and documents; "files" is {}
+    OUT/v-<build id>/NNNNNN/     shard NNNNNN (the manifest names the data folder): ids local
+                                 to the shard (sentences, tokens, words, text offsets start at
+                                 0); global id = the shard's offset (the counts of the shards
+                                 before it, :meth:`CorpusManifest.shard_offsets`) + local id
         sentences.npy            structured [S]: text span, token span, word span, cursor
         text.bin                 UTF-8 sentence texts, concatenated
         tokens.npy               structured [N]: sentence, word, input id, char span, ...
@@ -12,12 +18,17 @@ On-disk layout of a corpus folder ``OUT``::
         labels.json              string tables for the label ids in words.npy
         rotation_<D>.npy         the orthogonal matrix of the vector encoding (vectors.py)
         emb_L<l>.c<k>.faiss      layer l hidden states, chunk k: FAISS IndexScalarQuantizer
+                                 (storage "sq8") or IndexPQ (storage "pq")
         ctx_L<l>.c<k>.faiss      layer l per-head contexts, chunk k (same format)
         attn_L<l>.npy            int16 [N, 2H+2]: per head argmax out, argmax in; all heads
                                  (among non-special tokens; -1 for a special token)
         attnw_L<l>.npy           float16 [N, 2H+2]: the matching attention weights
-        heads.json               head-discovery counts per layer x head
+        heads.json               head-discovery counts per layer x head (summed over shards)
         ivf_<kind>_L<l>.faiss    optional approximate index (IVF-PQ over the same vectors)
+        meta.json                the build checkpoint's metadata (not listed)
+
+A schema-2 corpus (no "shards") is one folder ``OUT/v-<build id>/`` with those files and its
+"files" at the top; it still opens, as one shard (:meth:`CorpusManifest.shard_manifests`).
     OUT.partial/                 a build in progress (checkpoints); never read by readers
 
 Storage numbering (files and manifest only; users see exbert's one layer numbering, see
@@ -32,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import shlex
 import weakref
 from collections.abc import Sequence
@@ -46,7 +58,9 @@ if TYPE_CHECKING:
     from exbert.models import Model
 
 FORMAT = "exbert-corpus"
-SCHEMA_VERSION = 2  # 2: attention argmaxes skip special tokens
+SCHEMA_VERSION = 3  # 2: attention argmaxes skip special tokens; 3: a set of shards
+READ_VERSIONS = (2, 3)  # what this exbert opens (a schema-2 corpus is one shard)
+_SHARD_DIR = re.compile(r"[0-9]{6}")
 MANIFEST = "manifest.json"
 MAX_MANIFEST_BYTES = 16 << 20
 
@@ -200,6 +214,29 @@ class CorpusManifest:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.raw)
 
+    @property
+    def sharded(self) -> bool:
+        """Whether the manifest lists shards (schema 3); a schema-2 corpus is one folder."""
+        return "shards" in self.raw
+
+    def shard_manifests(self) -> list[CorpusManifest]:
+        """One manifest per shard, in order: the top manifest with ``data_dir`` the shard's
+        folder (``v-<id>/000000``), and that shard's counts, files, vector files (chunks,
+        approximate, rotation) and documents. A schema-2 manifest is its own one shard."""
+        if not self.sharded:
+            return [self]
+        return [CorpusManifest.from_dict(_shard_raw(self.raw, s)) for s in self.raw["shards"]]
+
+    def shard_offsets(self) -> list[tuple[int, int]]:
+        """Per shard its (token offset, sentence offset): the cumulative counts of the shards
+        before it. Global id = offset + the shard's local id."""
+        out, tokens, sentences = [], 0, 0
+        for m in self.shard_manifests():
+            out.append((tokens, sentences))
+            tokens += m.n_tokens
+            sentences += m.n_sentences
+        return out
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CorpusManifest:
         counts = d["counts"]
@@ -251,22 +288,84 @@ def read_manifest(corpus_dir: Path) -> CorpusManifest:
         raise CorpusCorrupt(f"{path}: not an exbert corpus manifest; rebuild: {command}",
                             path=str(path), rebuild_command=command)
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READ_VERSIONS:
         raise CorpusMismatch(
             f"{corpus_dir}: corpus schema version {version!r}, this exbert reads version "
-            f"{SCHEMA_VERSION}; rebuild it: {command}",
+            f"{' or '.join(map(str, READ_VERSIONS))}; rebuild it: {command}",
             path=str(corpus_dir),
             rebuild_command=command,
             schema_version=version,
         )
     try:
-        return CorpusManifest.from_dict(data)
+        manifest = CorpusManifest.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise CorpusCorrupt(
             f"{path}: incomplete manifest (missing {exc}); rebuild it: {command}",
             path=str(path),
             rebuild_command=command,
         ) from exc
+    if version == 3 or "shards" in data:
+        check_shards(manifest, path)
+    return manifest
+
+
+def _shard_raw(top: dict[str, Any], shard: dict[str, Any]) -> dict[str, Any]:
+    """The raw manifest of one shard (see :meth:`CorpusManifest.shard_manifests`)."""
+    raw = {k: v for k, v in top.items() if k not in ("shards", "documents")}
+    raw["data_dir"] = f"{top['data_dir']}/{shard['dir']}"
+    raw["shard"] = str(shard["dir"])
+    raw["counts"] = {**top.get("counts", {}), "sentences": shard["sentences"],
+                     "tokens": shard["tokens"], "words": shard["words"]}
+    raw["files"] = shard["files"]
+    raw["vectors"] = {**top.get("vectors", {}), "chunks": shard["chunks"],
+                      "approximate": shard.get("approximate") or {},
+                      "rotation": shard["rotation"]}
+    if shard.get("storage") is not None:
+        raw["storage"] = {**top.get("storage", {}), **shard["storage"]}
+    if shard.get("documents"):
+        raw["documents"] = shard["documents"]
+    return raw
+
+
+def check_shards(manifest: CorpusManifest, path: Path) -> None:
+    """The shards section of a schema-3 manifest: a list of shards with safe folder names
+    (6 digits, each once), complete entries, counts that sum to the totals; else
+    :class:`CorpusCorrupt` naming the shard."""
+    command = manifest.rebuild_command
+
+    def bad(why: str, shard: str | None = None) -> CorpusCorrupt:
+        where = f" shard {shard}:" if shard is not None else ""
+        return CorpusCorrupt(f"{path}:{where} {why}; rebuild the corpus: {command}",
+                             path=str(path), shard=shard, rebuild_command=command)
+
+    shards = manifest.raw.get("shards")
+    if not isinstance(shards, list) or not shards:
+        raise bad("the manifest lists no shards")
+    if manifest.files:
+        raise bad("a sharded manifest lists no top-level files")
+    seen: set[str] = set()
+    totals = [0, 0, 0]
+    for i, s in enumerate(shards):
+        name = s.get("dir") if isinstance(s, dict) else None
+        if not isinstance(name, str) or not _SHARD_DIR.fullmatch(name):
+            raise bad(f"bad shard folder name {name!r} (6 digits expected)", str(i))
+        if name in seen:
+            raise bad("listed twice", name)
+        seen.add(name)
+        try:
+            counts = [int(s[k]) for k in ("sentences", "tokens", "words")]
+            part = CorpusManifest.from_dict(_shard_raw(manifest.raw, s))
+            if not isinstance(s["chunks"], dict) or not isinstance(s["rotation"], dict):
+                raise TypeError("chunks and rotation must be objects")
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise bad(f"incomplete shard entry ({exc})", name) from None
+        if min(counts) < 0 or part.n_tokens != counts[1]:
+            raise bad(f"bad counts {counts}", name)
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+    expected = [manifest.n_sentences, manifest.n_tokens, manifest.n_words]
+    if totals != expected:
+        raise bad(f"the shards hold {totals[0]} sentences, {totals[1]} tokens, {totals[2]} "
+                  f"words; the totals say {expected[0]}, {expected[1]}, {expected[2]}")
 
 
 def check_model(manifest: CorpusManifest, model: Model, corpus_dir: Path) -> None:

@@ -1,7 +1,9 @@
-"""The sharded forward passes of a build: annotated sentences -> shards of
-``shard_sentences`` sentences, each tokenised in one call and cut into length-sorted batches
--> the model's forward pass -> :func:`exbert.corpus.reduce.reduce_batch` -> a checkpoint
-written on a background thread (:class:`exbert.corpus.shards.ShardWriter`).
+"""The sharded forward passes of a build: annotated sentences (from a
+:class:`~exbert.corpus.sources.SentenceSource`) -> shards of ``shard_sentences`` sentences,
+each tokenised in one call -> a :class:`~exbert.corpus.runners.ShardRunner`, which cuts it
+into length-sorted batches, runs the model, reduces (:func:`exbert.corpus.reduce.
+reduce_batch`) and writes the shard (by default here, the writing on a background thread;
+with ``--ray`` in Ray actors).
 
 A resumed build skips the finished shards and restarts spaCy at the cursor after the last
 one. Shards are cut by sentence count (batches only inside a shard), so the corpus equals
@@ -13,11 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exbert.analysis.run import encode_texts, forward_batch
+from exbert.analysis.run import encode_texts
 from exbert.corpus.inputs import ReadOptions, sample
 from exbert.corpus.progress import (
     BuildStats,
@@ -28,8 +30,14 @@ from exbert.corpus.progress import (
     special_count,
     tokenizer_counter,
 )
-from exbert.corpus.reduce import reduce_batch
-from exbert.corpus.shards import Shard, ShardWriter, completed_shards, mark_last
+from exbert.corpus.runners import (
+    ATTENTION_MEMORY_BYTES,
+    LocalRunner,
+    ShardRunner,
+    batches,
+    forward_shard,
+)
+from exbert.corpus.shards import Shard, completed_shards, mark_last
 from exbert.errors import CorpusBuildError, ExbertError
 
 if TYPE_CHECKING:
@@ -40,49 +48,31 @@ if TYPE_CHECKING:
     from exbert.corpus.sources import SentenceSource
     from exbert.models import Model
 
+__all__ = ["ATTENTION_MEMORY_BYTES", "RunnerFactory", "ShardRunner", "TorchThreads", "batches",
+           "estimate", "forward_shard", "run"]
+
 log = logging.getLogger(__name__)
-
-ATTENTION_MEMORY_BYTES = 256 << 20  # cap of one batch's float32 attention tensor
-
-
-def batches(order: list[int], lengths: list[int], batch_tokens: int,
-            per_token_attn: int) -> Iterator[list[int]]:
-    """Length-sorted batches (lists of indices into ``lengths``) whose padded size stays
-    under ``batch_tokens`` tokens and whose attention tensor (``per_token_attn`` bytes per
-    token and key: 4 x layers x heads for float32) stays under ATTENTION_MEMORY_BYTES."""
-    batch: list[int] = []
-    longest = 0
-    for i in sorted(order, key=lambda j: (lengths[j], j)):
-        t = max(longest, lengths[i])
-        size = t * (len(batch) + 1)
-        attn = per_token_attn * t * t * (len(batch) + 1)
-        if batch and (size > batch_tokens or attn > ATTENTION_MEMORY_BYTES):
-            yield batch
-            batch, t = [], lengths[i]
-        batch.append(i)
-        longest = t
-    if batch:
-        yield batch
-
 
 class TorchThreads:
     """torch threads of the forward pass: ``fixed`` when the caller chose; otherwise every
-    core, but one fewer while the spaCy child process is annotating (OpenMP threads that
+    core, but ``spacy_cores`` fewer while spaCy processes here are annotating (OpenMP threads that
     lose their core to spaCy stall each other at every barrier). Restored by :meth:`close`.
     """
 
-    def __init__(self, fixed: int | None) -> None:
+    def __init__(self, fixed: int | None, spacy_cores: int = 1) -> None:
         import torch
 
         self._torch = torch
         self.before = torch.get_num_threads()
         self.fixed = fixed
+        self.spacy_cores = spacy_cores
         self.cores = os.cpu_count() or 1
         self.used: set[int] = set()
         self._current = 0
 
     def update(self, spacy_busy: bool) -> None:
-        want = self.fixed or (max(1, self.cores - 1) if spacy_busy else self.cores)
+        want = self.fixed or (max(1, self.cores - self.spacy_cores) if spacy_busy
+                              else self.cores)
         if want != self._current:
             self._torch.set_num_threads(want)
             self._current = want
@@ -93,12 +83,11 @@ class TorchThreads:
 
 
 class _Passes:
-    """Reads the sentences of the next shard and runs the model on them."""
+    """Reads the sentences of the next shard and encodes them."""
 
-    def __init__(self, model: Model, plan: Plan, config: BuildConfig, source: SentenceSource,
-                 threads: TorchThreads, stats: BuildStats, bar: Progress) -> None:
-        self.model, self.plan, self.config, self.source = model, plan, config, source
-        self.threads, self.stats, self.bar = threads, stats, bar
+    def __init__(self, model: Model, config: BuildConfig, source: SentenceSource,
+                 stats: BuildStats) -> None:
+        self.model, self.config, self.source, self.stats = model, config, source, stats
         self.exhausted = False
 
     def read(self, index: int, want: int) -> tuple[Shard, list[Encoded]] | None:
@@ -129,45 +118,57 @@ class _Passes:
                 encs.append(e)
         if not sentences:
             return None
+        self.source.cut(index)
         assert last_cursor is not None
         return Shard(index, sentences, (last_cursor[0], last_cursor[1] + 1), skipped), encs
 
-    def forward(self, shard: Shard, encs: list[Encoded]) -> int:
-        """Run the shard's batches and keep their reduced outputs; returns its tokens."""
-        info = self.model.info
-        lengths = [len(e.input_ids) for e in encs]
-        sentences = shard.sentences
-        for batch_ids in batches(list(range(len(sentences))), lengths,
-                                 self.config.batch_tokens, 4 * info.layers * info.heads):
-            self.threads.update(self.source.spacy_busy)
-            t0 = time.perf_counter()
-            batch_encs = [encs[i] for i in batch_ids]
-            out = forward_batch(self.model, batch_encs, logits=False)
-            shard.batches.append(reduce_batch(self.plan, batch_ids,
-                                              [sentences[i] for i in batch_ids], batch_encs,
-                                              out))
-            del out
-            self.stats.forward_seconds += time.perf_counter() - t0
-            self.bar.advance(sum(lengths[i] for i in batch_ids))
-        return sum(lengths)
+
+SAMPLED_INPUTS = 8  # inputs sampled for the progress estimate; the rest by their bytes
 
 
 def estimate(model: Model, config: BuildConfig) -> int:
-    """The tokens the build of ``config`` will store, estimated once from a sample of its
-    input (see :mod:`exbert.corpus.progress`)."""
+    """The tokens the build of ``config`` will store, estimated once from samples of its
+    first inputs (see :mod:`exbert.corpus.progress`) and the sizes of the others."""
     tok = model.tokenizer
-    s = sample(Path(config.input_path), ReadOptions(text_field=config.text_field))
-    e = Estimate(s.texts, s.share, s.split, special_count(tok), config.min_words,
-                 config.max_sentences)
-    return estimate_tokens(e, tokenizer_counter(tok))
+    count, specials = tokenizer_counter(tok), special_count(tok)
+    reading = ReadOptions(text_field=config.text_field)
+    paths = [Path(p) for p in config.paths]
+    sampled = paths[:SAMPLED_INPUTS]
+    budget = max(20_000, 200_000 // len(sampled))
+    total = 0.0
+    clamp = None
+    for p in sampled:
+        s = sample(p, reading, max_chars=budget)
+        total += estimate_tokens(Estimate(s.texts, s.share, s.split, specials,
+                                          config.min_words), count)
+        if config.max_sentences is not None and clamp is None and s.texts:
+            # the sample's tokens per sentence times the sentences wanted
+            clamp = estimate_tokens(Estimate(s.texts, 1e-12, s.split, specials,
+                                             config.min_words, config.max_sentences), count)
+    sizes = sum(_size(p) for p in sampled)
+    rest = sum(_size(p) for p in paths[len(sampled):])
+    total += total / max(sizes, 1) * rest
+    return max(1, round(min(total, clamp) if clamp is not None else total))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+#: ``factory(metas, on_done)``: the runner of a build (see :class:`ShardRunner`).
+RunnerFactory = Callable[[list[dict[str, Any]], Callable[[dict[str, Any]], None]], ShardRunner]
 
 
 def run(model: Model, plan: Plan, config: BuildConfig, source: SentenceSource,
-        shards_dir: Path, progress: bool | ProgressCallback, threads: TorchThreads
-        ) -> tuple[BuildStats, list[dict[str, Any]]]:
+        shards_dir: Path, progress: bool | ProgressCallback, threads: TorchThreads,
+        runner: RunnerFactory | None = None) -> tuple[BuildStats, list[dict[str, Any]]]:
     """Resume or run the sharded forward passes into ``shards_dir``; returns the build's
     counts so far and all shard metadata (in shard order). ``progress``: a bar on stderr, or
-    a callback ``(tokens, total)``."""
+    a callback ``(tokens, total)``. ``runner``: who runs the forward passes and writes the
+    shards (default: :class:`LocalRunner`, here)."""
     shards_dir.mkdir(exist_ok=True)
     metas = completed_shards(shards_dir)
     stats = BuildStats(resumed_shards=len(metas))
@@ -180,13 +181,23 @@ def run(model: Model, plan: Plan, config: BuildConfig, source: SentenceSource,
         log.info("resuming %s: %d shards (%d tokens) already built", shards_dir.parent,
                  len(metas), stats.tokens)
     cursor = tuple(metas[-1]["next_cursor"]) if metas else (0, 0)
-    input_path = Path(config.input_path)
     total = estimate(model, config) if progress else 1  # nobody watches: no estimate
     bar = Progress(progress is True, model.info.name, total, stats.tokens,
                    progress if callable(progress) else None)
-    passes = _Passes(model, plan, config, source, threads, stats, bar)
-    source.run((int(cursor[0]), int(cursor[1])), None if limit is None else limit - stats.sentences)
-    writer = ShardWriter(shards_dir, plan, metas)
+    passes = _Passes(model, config, source, stats)
+    source.run((int(cursor[0]), int(cursor[1])),
+               None if limit is None else limit - stats.sentences, len(metas))
+
+    def on_batch(tokens: int, seconds: float) -> None:
+        stats.forward_seconds += seconds
+        bar.advance(tokens)
+
+    if runner is None:
+        shard_runner: ShardRunner = LocalRunner(
+            model, plan, config, shards_dir, metas, on_batch,
+            lambda: threads.update(source.spacy_busy))
+    else:
+        shard_runner = runner(metas, lambda meta: bar.advance(int(meta["tokens"])))
     index = len(metas)
     try:
         while not passes.exhausted:
@@ -199,28 +210,33 @@ def run(model: Model, plan: Plan, config: BuildConfig, source: SentenceSource,
             if read is None:
                 break
             shard, encs = read
-            tokens = passes.forward(shard, encs)
+            tokens = sum(len(e.input_ids) for e in encs)
             last = passes.exhausted or (
                 limit is not None and stats.sentences + len(shard.sentences) >= limit)
-            writer.submit(shard, last)
+            shard_runner.submit(shard, encs, last)
             t0 = time.perf_counter()
-            writer.drain(keep=2)
+            shard_runner.drain(keep=2)
             stats.store_wait_seconds += time.perf_counter() - t0
             stats.sentences += len(shard.sentences)
             stats.tokens += tokens
             index += 1
         t0 = time.perf_counter()
-        writer.drain(keep=0)
+        shard_runner.drain(keep=0)
         stats.store_wait_seconds += time.perf_counter() - t0
         mark_last(shards_dir, metas)
     finally:
-        writer.close()
+        shard_runner.close()
         bar.close()
     if not metas:
         raise CorpusBuildError(
-            f"{input_path}: no sentences to index (empty input, every record without a "
-            f"string {config.text_field!r} field, or every sentence shorter than "
+            f"{_inputs_text(config)}: no sentences to index (empty input, every record "
+            f"without a string {config.text_field!r} field, or every sentence shorter than "
             f"{config.min_words} words or longer than {model.info.max_tokens} tokens)",
-            path=str(input_path),
+            path=config.input_path,
         )
     return stats, metas
+
+
+def _inputs_text(config: BuildConfig) -> str:
+    paths = config.paths
+    return paths[0] if len(paths) == 1 else f"{paths[0]} (and {len(paths) - 1} more inputs)"

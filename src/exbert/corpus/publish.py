@@ -1,7 +1,8 @@
-"""Publication of a finished build: the data folder renamed into ``OUT/v-<build id>``, then
-``OUT/manifest.json`` replaced (the commit). Readers see the old corpus or the new one, never
-a mix; the previous version's folder is kept (readers that opened it go on working), older
-ones are removed."""
+"""Publication of a finished build: the shards folder renamed into ``OUT/v-<build id>`` (no
+copy), then ``OUT/manifest.json`` replaced (the commit; if that write fails, the folder is
+renamed back, so the checkpoints are still there for the next run). Readers see the old
+corpus or the new one, never a mix; the previous version's folder is kept (readers that
+opened it go on working), older ones are removed."""
 
 from __future__ import annotations
 
@@ -34,9 +35,14 @@ def publish(out: Path, data_tmp: Path, manifest: dict[str, Any]) -> CorpusManife
     manifest["build_id"] = build_id
     manifest["data_dir"] = data_dir
     os.replace(data_tmp, out / data_dir)
-    storage.fsync_dir(out)
-    storage.write_json(out / MANIFEST, manifest)
-    storage.fsync_dir(out)
+    try:
+        storage.fsync_dir(out)
+        storage.write_json(out / MANIFEST, manifest)
+        storage.fsync_dir(out)
+    except BaseException:
+        with contextlib.suppress(OSError):  # the checkpoints go back where a resume finds them
+            os.replace(out / data_dir, data_tmp)
+        raise
     for child in out.iterdir():
         if (child.is_dir() and VERSION_DIR.fullmatch(child.name)
                 and child.name not in (data_dir, previous)):

@@ -1,6 +1,6 @@
 """The work folder of a build, ``OUT.partial/``: its lock, the configuration its checkpoints
-were made with (``build.json``), the shards and the final files being assembled. Readers
-never look inside it."""
+were made with (``build.json``), the shards (renamed into the corpus when it is published)
+and the annotated sentences of each shard. Readers never look inside it."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ class WorkDir:
         return self.partial / "shards"
 
     @property
-    def final_tmp(self) -> Path:
-        """Where the final files are assembled before publication."""
-        return self.partial / "final.tmp"
+    def annotations(self) -> Path:
+        """The annotated sentences of each shard, for the annotation cache."""
+        return self.partial / "annotations"
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:

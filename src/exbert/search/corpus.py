@@ -1,10 +1,13 @@
 """``Corpus.open(dir)``: a verified, memory-mapped corpus, searchable by embedding or context.
 
-A :class:`Corpus` puts together the parts of the read side, each in its own module:
-:mod:`~exbert.search.files` (listing and checksums), :mod:`~exbert.search.tables` (sentences,
-tokens, words), :mod:`~exbert.search.filters` (filter masks), :mod:`~exbert.search.nearest`
-(FAISS indexes, top-k), :mod:`~exbert.search.max_attention` and
-:mod:`~exbert.search.results` (what a search returns).
+A corpus is a set of shards (:mod:`exbert.corpus.manifest`; a schema-2 corpus is one). A
+:class:`Corpus` is the facade over one part per shard (:mod:`~exbert.search.part`: the
+single-folder reader: files and checksums, tables, filter masks, FAISS indexes, max attention),
+local by default or given by a ``part_factory`` (e.g. Ray actors). A search computes the query
+once, asks every part for its top k (in threads), merges exactly (score desc, then global token
+id asc: the same matches as one unsharded index) and asks the owning parts for the matches'
+rows. Users see GLOBAL ids: a shard's token (sentence) offset, the counts of the shards before
+it, plus its local id. :mod:`~exbert.search.shard_tables` gives the tables as a whole.
 
 Layers: its public methods take and return layers as everywhere in exbert
 (:mod:`exbert.view`: ``"embeddings"`` or transformer layer ``0..L-1``); the parts read files
@@ -13,24 +16,23 @@ by the stored hidden-state index (``0..L``); :meth:`Corpus._stored` converts.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exbert.corpus import vectors as vec
-from exbert.corpus.layout import HEADS_FILE
+from exbert.corpus.layout import layer_key
 from exbert.corpus.manifest import CorpusManifest, check_model, read_manifest
 from exbert.errors import CorpusCorrupt, InvalidRequest
-from exbert.search.files import CorpusFiles, MissingFile, Verify
-from exbert.search.filters import FilterMasks
-from exbert.search.heads import HeadRanking
-from exbert.search.max_attention import MaxAttentionReader, MaxAttentions
-from exbert.search.nearest import NearestTokens
-from exbert.search.options import SearchOptions, check_k
-from exbert.search.results import CorpusToken, Match, SearchResult, Summary
-from exbert.search.tables import CorpusTables
+from exbert.search.fanout import Parts
+from exbert.search.files import MissingFile, Verify
+from exbert.search.heads import HeadRanking, sum_heads
+from exbert.search.max_attention import MaxAttentions, needs_rerun
+from exbert.search.options import SearchOptions, as_vector, check_k
+from exbert.search.part import EMBEDDINGS_HAVE_NO_ATTENTION, check_listings, open_local_parts
+from exbert.search.results import CorpusToken, SearchResult, Summary
+from exbert.search.shard_tables import ShardTables
 from exbert.view import (
     DEFAULT_K,
     DEFAULT_WINDOW,
@@ -47,33 +49,46 @@ if TYPE_CHECKING:
     import numpy as np
 
     from exbert.models import Model
+    from exbert.search.files import CorpusFiles
 
 _OPEN_ATTEMPTS = 3
+PartFactory = Callable[[list[CorpusManifest], Path], list[Any]]
+"""``part_factory(shard_manifests, corpus_path) -> parts`` (the protocol of
+:mod:`exbert.search.part`), one per shard in order."""
 
 
 class Corpus:
     """A published corpus. Thread-safe for concurrent searches."""
 
-    def __init__(self, path: Path, manifest: CorpusManifest, verify: Verify = "auto") -> None:
+    def __init__(self, path: Path, manifest: CorpusManifest, verify: Verify = "auto",
+                 part_factory: PartFactory | None = None) -> None:
         self.path = path
         self.manifest = manifest
         self.name: str = manifest.name or path.name
-        self.files = CorpusFiles(path, manifest, verify)
-        self.tables = CorpusTables(self.files)
-        self._masks = FilterMasks(self.tables)
-        self._nearest = NearestTokens(self.files)
-        self._max_attention = MaxAttentionReader(self.files, self.tables)
-        self._heads = self.files.json(HEADS_FILE)
-        self._rot = {kind: self.files.rotation(fname)
-                     for kind, fname in self.files.vectors["rotation"].items()}
+        shards = manifest.shard_manifests()
+        if part_factory is None:
+            self.parts: list[Any] = list(open_local_parts(shards, path, verify))
+        else:  # every shard's listing and sizes checked here first, whoever loads them
+            check_listings(shards, path)
+            self.parts = list(part_factory(shards, path))
+        self._parts = Parts(self.parts)
+        if (int(self._parts.tok[-1]), int(self._parts.sent[-1])) != (
+                manifest.n_tokens, manifest.n_sentences):
+            raise CorpusCorrupt(f"{path}: the shards hold other counts than the manifest's",
+                                path=str(path))
+        self.tables = ShardTables(self.parts, self._parts.tok, self._parts.sent)
+        self._rot: dict[str, np.ndarray] = {kind: self.parts[0].rotation(kind)
+                     for kind in shards[0].raw.get("vectors", {}).get("rotation", {})}
+        self._approximate = [set(p.approximate_keys()) for p in self.parts]
         self._model_ok: set[int] = set()
 
     @classmethod
     def open(cls, path: str | Path, model: Model | None = None, *,
-             verify: Verify = "auto") -> Corpus:
-        """Open and verify the corpus in ``path`` (see :mod:`exbert.search.files`); with
-        ``model``, refuse a corpus that another model built (:class:`CorpusMismatch`, with the
-        rebuild command)."""
+             verify: Verify = "auto", part_factory: PartFactory | None = None) -> Corpus:
+        """Open and verify the corpus in ``path`` (see :mod:`exbert.search.files`; every
+        shard's listing and sizes are checked before anything is loaded); with ``model``,
+        refuse a corpus that another model built (:class:`CorpusMismatch`, with the rebuild
+        command). ``part_factory``: who holds the shards (default: this process)."""
         if verify not in ("auto", "full", "lazy"):
             raise InvalidRequest("verify must be 'auto', 'full' or 'lazy'")
         folder = Path(path).expanduser()
@@ -82,16 +97,15 @@ class Corpus:
             if model is not None:
                 check_model(manifest, model, folder)
             try:
-                corpus = cls(folder, manifest, verify)
+                corpus = cls(folder, manifest, verify, part_factory)
             except MissingFile as exc:  # replaced while opening: read the new manifest
                 if attempt < _OPEN_ATTEMPTS - 1:
                     time.sleep(0.05)
                     continue
-                raise CorpusCorrupt(
-                    f"{folder}: {exc} is missing; rebuild the corpus: "
-                    f"{manifest.rebuild_command}",
-                    path=str(folder), rebuild_command=manifest.rebuild_command,
-                ) from None
+                command = manifest.rebuild_command
+                raise CorpusCorrupt(f"{folder}: {exc} is missing; rebuild the corpus: {command}",
+                                    path=str(folder), file=str(exc), rebuild_command=command
+                                    ) from None
             if model is not None:
                 corpus._model_ok.add(id(model))
             return corpus
@@ -105,29 +119,33 @@ class Corpus:
         self._model_ok.add(id(model))
 
     def verify(self) -> None:
-        """Verify every file's checksum now (``exbert corpus info --verify``)."""
-        self.files.verify(list(self.manifest.files))
+        """Verify every file's checksum now, in every shard (``exbert corpus info --verify``)."""
+        for part in self.parts:
+            part.verify()
 
     # --- what it holds ------------------------------------------------------------------------
 
     @property
+    def files(self) -> CorpusFiles:
+        """The files of a one-shard local corpus (tools and tests; see :attr:`parts`)."""
+        if len(self.parts) != 1 or not hasattr(self.parts[0], "files"):
+            raise AttributeError("a sharded corpus has files per part: corpus.parts[i].files")
+        files: CorpusFiles = self.parts[0].files
+        return files
+
+    @property
     def verify_mode(self) -> Verify:
-        return self.files.mode
+        files = getattr(self.parts[0], "files", None)
+        return files.mode if files is not None else "auto"
 
-    @property
-    def sentences(self) -> np.ndarray:
-        return self.tables.sentences
-
-    @property
-    def tokens(self) -> np.ndarray:
-        return self.tables.tokens
-
-    @property
-    def words(self) -> np.ndarray:
-        return self.tables.words
+    sentences = property(lambda self: self.tables.sentences, doc="[n_sentences] records")
+    tokens = property(lambda self: self.tables.tokens, doc="[n_tokens] records (global ids)")
+    words = property(lambda self: self.tables.words, doc="[n_words] records (union labels)")
 
     @property
     def labels(self) -> dict[str, list[str]]:
+        """Per annotation field the labels of any shard (word label ids in :attr:`words`
+        index these lists)."""
         return self.tables.labels
 
     @property
@@ -150,18 +168,26 @@ class Corpus:
 
     @property
     def has_approximate(self) -> bool:
-        return bool(self.files.vectors.get("approximate"))
+        """Whether every shard (with tokens) has approximate indexes."""
+        return all(keys for keys, n in zip(self._approximate, self._parts.sizes, strict=True)
+                   if n)
 
     def sentence_text(self, sid: int) -> str:
-        return self.tables.sentence_text(sid)
+        p, local = self.tables.part_of_sentence(sid)
+        text: str = self.parts[p].sentence_text(local)
+        return text
 
     def sentence_of(self, token_id: int) -> tuple[int, int]:
         """(sentence id, position in the sentence) of a global token id."""
-        return self.tables.sentence_of(token_id)
+        p, local = self._parts.of_token(token_id)
+        sid, pos = self.parts[p].sentence_of(local)
+        return int(sid) + int(self._parts.sent[p]), int(pos)
 
     def sentence_tokens(self, sid: int) -> list[CorpusToken]:
         """The model tokens of sentence ``sid`` with their words' annotation."""
-        return self.tables.sentence_tokens(sid)
+        p, local = self.tables.part_of_sentence(sid)
+        tokens: list[CorpusToken] = self.parts[p].sentence_tokens(local)
+        return tokens
 
     def stored_vectors(self, kind: str, layer: Layer, ids: Sequence[int] | np.ndarray
                        ) -> np.ndarray:
@@ -170,20 +196,25 @@ class Corpus:
         import numpy as np
 
         hidden = self._stored(layer, kind)
-        return self._nearest.exact(kind, hidden).vectors(np.asarray(ids, dtype=np.int64))
+        width = int(self.manifest.raw["vectors"]["width"][kind])
+        out = np.empty((len(ids), width), dtype=np.float32)
+        for p, where, local in self._parts.by_part(np.asarray(ids, dtype=np.int64)):
+            out[where] = self.parts[p].vectors(kind, hidden, local)
+        return out
 
     def rotation(self, kind: str) -> np.ndarray:
         """The rotation float32 [D, D] applied to vectors of ``kind`` before encoding."""
         return self._rot[kind]
 
     def head_ranking(self) -> HeadRanking:
-        """Head discovery: every stored layer x head scored per linguistic relation."""
-        return HeadRanking.from_dict(self._heads)
+        """Head discovery: every stored layer x head scored per linguistic relation (the
+        shards' counts summed)."""
+        return HeadRanking.from_dict(sum_heads([p.heads() for p in self.parts]))
 
     def info(self) -> dict[str, Any]:
         """JSON-ready description (what ``exbert corpus info`` prints)."""
         m = self.manifest
-        total = self.files.total_bytes
+        total = sum(int(p.total_bytes()) for p in self.parts)
         return {
             "name": self.name,
             "path": str(self.path),
@@ -191,14 +222,13 @@ class Corpus:
             "layers": list(self.layers),
             "context_layers": list(self.context_layers),
             "layer_convention": LAYER_CONVENTION,
-            "counts": m.raw.get("counts"),
-            "spacy": m.raw.get("spacy"),
-            "input": m.raw.get("input"),
+            **{key: m.raw.get(key) for key in ("counts", "spacy", "input")},
             "approximate": self.has_approximate,
+            "shards": len(self.parts),
+            "storage": m.raw.get("storage") or {"vectors": "sq8"},
             "bytes": total,
             "bytes_per_token": round(total / max(1, m.n_tokens), 1),
-            "build": m.raw.get("build"),
-            "created": m.raw.get("created"),
+            **{key: m.raw.get(key) for key in ("build", "created")},
             "schema_version": m.schema_version,
             "rebuild_command": m.rebuild_command,
         }
@@ -221,7 +251,7 @@ class Corpus:
         started = time.perf_counter()
         hidden = self._stored(layer, "emb")
         k = check_k(k)
-        v = _as_vector(vector, (self.manifest.model.hidden_size,), "vector")
+        v = as_vector(vector, (self.manifest.model.hidden_size,), "vector")
         opts = SearchOptions.of(self.manifest.model.heads, k=k, filters=filters, heads=heads,
                                 exact=exact, include_special=include_special, window=window,
                                 special_attention=special_attention)
@@ -249,7 +279,7 @@ class Corpus:
         hidden = self._stored(layer, "ctx")
         mi = self.manifest.model
         k = check_k(k)
-        c = _as_vector(contexts, (mi.heads, mi.head_dim), "contexts")
+        c = as_vector(contexts, (mi.heads, mi.head_dim), "contexts")
         opts = SearchOptions.of(mi.heads, k=k, filters=filters, heads=heads, exact=exact,
                                 include_special=include_special, window=window,
                                 special_attention=special_attention)
@@ -278,7 +308,7 @@ class Corpus:
         ids = np.asarray(token_ids, dtype=np.int64)
         hidden = layer_to_hidden(layer, self.manifest.model.layers)
         if hidden == 0:
-            return [None] * len(ids), "the embeddings have no attention: it starts at layer 0"
+            return [None] * len(ids), EMBEDDINGS_HAVE_NO_ATTENTION
         return self._max_attention_at(ids, hidden, heads, model, special_attention)
 
     def _max_attention_at(self, ids: np.ndarray, hidden: int, heads: Sequence[int] | None,
@@ -287,11 +317,16 @@ class Corpus:
         if hidden not in self.manifest.context_layers:
             return [None] * len(ids), (
                 f"the attention of layer {hidden_to_layer(hidden)} is not stored")
-        chosen = check_heads(heads, self.manifest.model.heads)
-        special_attention = special_attention and self.tables.has_special  # else none to count
-        if model is not None and self._max_attention.needs_model(chosen, special_attention):
+        self._check_attention_model(heads, model, special_attention)
+        return self._parts.max_attention(ids, hidden, heads, model, special_attention)
+
+    def _check_attention_model(self, heads: Sequence[int] | None, model: Model | None,
+                               special_attention: bool) -> None:
+        """Check ``model`` when the max attention of ``heads`` will re-run sentences."""
+        n_heads = self.manifest.model.heads
+        special = special_attention and self.tables.has_special
+        if model is not None and needs_rerun(check_heads(heads, n_heads), n_heads, special):
             self.check_model(model)
-        return self._max_attention.of(ids, hidden, chosen, model, special_attention)
 
     def _stored(self, layer: Layer, kind: str) -> int:
         """The stored hidden-state index of ``layer`` for search ``kind`` ("emb" or "ctx");
@@ -314,35 +349,29 @@ class Corpus:
 
     def _top(self, kind: str, layer: int, query: np.ndarray, opts: SearchOptions
              ) -> tuple[np.ndarray, np.ndarray, bool]:
-        if not opts.exact and self._nearest.approximate(kind, layer) is None:
+        """The merged top k of every part: scores, GLOBAL token ids, exact?"""
+        key = layer_key(kind, layer)
+        if not opts.exact and not all(key in keys for keys, n in zip(
+                self._approximate, self._parts.sizes, strict=True) if n):
             raise InvalidRequest(
-                f"corpus {self.name!r} has no approximate index; rebuild it with "
-                "--approximate, or search exactly"
+                f"corpus {self.name!r} has no approximate index; add one with `exbert corpus "
+                "index DIR --approximate` (or rebuild it with --approximate), or search exactly"
             )
-        mask = self._masks.mask(list(opts.conditions), opts.include_special)
-        return self._nearest.top(kind, layer, query, opts.k, mask, opts.exact)
+        self.tables.check(opts.conditions)
+        return self._parts.top(kind, layer, query, opts)
 
     def _result(self, by: str, hidden: int, opts: SearchOptions, scores: np.ndarray,
                 ids: np.ndarray, exact: bool, model: Model | None,
                 started: float) -> SearchResult:
         n_heads = self.manifest.model.heads
         att_heads = list(opts.heads) if opts.heads is not None else list(range(n_heads))
+        if hidden in self.manifest.context_layers:
+            self._check_attention_model(att_heads, model, opts.special_attention)
+        matches, reason = self._parts.rows(by, hidden, opts, scores, ids, model)
         if hidden == 0:
-            max_att, reason = self.max_attention(ids, EMBEDDINGS)
-        else:
-            max_att, reason = self._max_attention_at(ids, hidden, att_heads, model,
-                                                     opts.special_attention)
-        texts: dict[int, tuple[str, list[CorpusToken]]] = {}
-        matches = []
-        for rank, (score, tid, ma) in enumerate(zip(scores.tolist(), ids.tolist(), max_att,
-                                                    strict=True)):
-            sid, pos = self.sentence_of(tid)
-            if sid not in texts:
-                texts[sid] = (self.sentence_text(sid), self.sentence_tokens(sid))
-            text, toks = texts[sid]
-            matches.append(Match(rank=rank, score=float(score), sentence_id=sid,
-                                 token_id=int(tid), position=pos, text=text, tokens=toks,
-                                 max_attention=ma, document=self.tables.document(sid)))
+            reason = EMBEDDINGS_HAVE_NO_ATTENTION
+        elif hidden not in self.manifest.context_layers:
+            reason = f"the attention of layer {hidden_to_layer(hidden)} is not stored"
         return SearchResult(
             corpus=self.name,
             model=self.manifest.model.name,
@@ -361,21 +390,4 @@ class Corpus:
         )
 
     def close(self) -> None:
-        self._nearest.close()
-        self._max_attention.close()
-
-
-def _as_vector(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """``value`` as float32 ``shape``, finite and not all zero."""
-    import numpy as np
-
-    try:
-        arr = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"{what} must be numbers") from None
-    if arr.size != math.prod(shape):
-        raise InvalidRequest(f"{what} must have shape {list(shape)}, not {list(arr.shape)}")
-    arr = arr.reshape(shape)
-    if not np.all(np.isfinite(arr)) or not np.any(arr):
-        raise InvalidRequest(f"{what} must be finite and not all zero")
-    return arr
+        self._parts.close()

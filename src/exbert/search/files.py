@@ -4,7 +4,8 @@ Opening checks, in this order and before numpy or FAISS reads any data file:
 
 1. the manifest parses and has this exbert's schema version (:func:`read_manifest`);
 2. every file the manifest lists, and every file the vector section names, exists with its
-   recorded size (a truncated file is :class:`CorpusCorrupt`);
+   recorded size (a truncated file is :class:`CorpusCorrupt`), in every shard's folder
+   (``v-<id>/NNNNNN``: the error names the shard and the file) before any shard is loaded;
 3. sha256 checksums: of every file when the corpus is at most ``FULL_VERIFY_BYTES`` (or
    ``verify="full"``), else of the metadata files now and of each vector file just before its
    first use (``verify="lazy"``). Each file is verified once per process.
@@ -43,6 +44,7 @@ Verify = Literal["auto", "full", "lazy"]
 FULL_VERIFY_BYTES = 1 << 30
 METADATA_FILES = (SENTENCES_FILE, TOKENS_FILE, WORDS_FILE, TEXT_FILE, LABELS_FILE, HEADS_FILE)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}")
+_SAFE_DATA_DIR = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}(/[0-9]{6})?")
 
 
 class MissingFile(Exception):
@@ -50,25 +52,40 @@ class MissingFile(Exception):
 
 
 class CorpusFiles:
-    """The data folder of one manifest: listing checked on construction, checksums verified
-    before first use, loaders that turn any unreadable file into :class:`CorpusCorrupt`.
-    Thread-safe."""
+    """The data folder of one manifest (a shard's folder ``v-<id>/NNNNNN``, or a schema-2
+    corpus's ``v-<id>``): listing checked on construction, checksums verified before first use
+    (:meth:`verify_on_open` verifies what opening needs), loaders that turn any unreadable file
+    into :class:`CorpusCorrupt` naming the shard folder and the file. Thread-safe.
 
-    def __init__(self, path: Path, manifest: CorpusManifest, verify: Verify = "auto") -> None:
+    ``verify="auto"`` decides by the size of this folder, or by ``total_bytes`` when given
+    (a sharded corpus decides once for all its shards)."""
+
+    def __init__(self, path: Path, manifest: CorpusManifest, verify: Verify = "auto",
+                 total_bytes: int | None = None) -> None:
         self.path = path
         self.manifest = manifest
         self._lock = threading.Lock()
         self._verified: set[str] = set()
-        if not _SAFE_NAME.fullmatch(manifest.data_dir):
+        self.shard: str | None = manifest.raw.get("shard")
+        if not _SAFE_DATA_DIR.fullmatch(manifest.data_dir):
             self.corrupt("manifest.json", f"bad data folder name {manifest.data_dir!r}")
         self.data = path / manifest.data_dir
         self._check_listing()
         self.mode: Verify = verify
         if verify == "auto":
-            total = sum(int(f["size"]) for f in manifest.files.values())
+            total = self.total_bytes if total_bytes is None else total_bytes
             self.mode = "full" if total <= FULL_VERIFY_BYTES else "lazy"
+
+    def verify_on_open(self) -> None:
+        """Verify every file (mode "full") or the metadata files (mode "lazy")."""
         metadata = [*METADATA_FILES, *self.vectors["rotation"].values()]
-        self.verify(list(manifest.files) if self.mode == "full" else metadata)
+        self.verify(list(self.manifest.files) if self.mode == "full" else metadata)
+
+    def where(self, fname: str) -> str:
+        """``fname`` as the corpus folder names it (``v-<id>/000003/tokens.npy`` in a shard)."""
+        if self.shard is None or fname == "manifest.json":
+            return fname
+        return f"{self.manifest.data_dir}/{fname}"
 
     @property
     def vectors(self) -> dict[str, Any]:
@@ -78,10 +95,12 @@ class CorpusFiles:
 
     def corrupt(self, fname: str, why: str) -> NoReturn:
         command = self.manifest.rebuild_command
+        shard = f" (shard {self.shard})" if self.shard is not None else ""
+        extra = {"shard": self.shard} if self.shard is not None else {}
         raise CorpusCorrupt(
-            f"{self.path}: corpus file {fname} is corrupt ({why}); rebuild the corpus: "
-            f"{command}",
-            path=str(self.path), file=fname, rebuild_command=command,
+            f"{self.path}: corpus file {self.where(fname)}{shard} is corrupt ({why}); rebuild "
+            f"the corpus: {command}",
+            path=str(self.path), file=self.where(fname), rebuild_command=command, **extra,
         )
 
     def _needed(self) -> set[str]:
@@ -108,6 +127,8 @@ class CorpusFiles:
 
     def _check_listing(self) -> None:
         files = self.manifest.files
+        if self.shard is not None and not self.data.is_dir():
+            raise MissingFile(f"shard folder {self.manifest.data_dir}")
         for fname in sorted(self._needed() | set(files)):
             if not _SAFE_NAME.fullmatch(fname):
                 self.corrupt("manifest.json", f"bad file name {fname!r}")
@@ -116,7 +137,7 @@ class CorpusFiles:
             try:
                 size = (self.data / fname).stat().st_size
             except FileNotFoundError:
-                raise MissingFile(fname) from None
+                raise MissingFile(self.where(fname)) from None
             expected = int(files[fname]["size"])
             if size != expected:
                 self.corrupt(fname, f"{size} bytes, the manifest says {expected}: truncated "
@@ -131,7 +152,7 @@ class CorpusFiles:
                 try:
                     digest = storage.sha256_file(self.data / fname)
                 except FileNotFoundError:
-                    raise MissingFile(fname) from None
+                    raise MissingFile(self.where(fname)) from None
                 except OSError as exc:
                     self.corrupt(fname, f"unreadable: {exc.strerror}")
                 if digest != self.manifest.files[fname].get("sha256"):

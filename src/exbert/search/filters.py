@@ -12,7 +12,9 @@ Values are compared with the corpus's own labels (those its spaCy pipeline gave,
 lemmas and metadata values exactly when the corpus has that value, else ignoring case.
 Metadata values compare as text (``true``/``false``, numbers as JSON: ``doc.year=2020``); a
 negated metadata condition (``doc.source!=wiki``) also holds for documents without the field.
-A value the corpus does not have is a 422 that lists the values it has.
+A value the corpus does not have is a 422 that lists the values it has. In a sharded corpus the
+values are checked against the union of its shards' (:func:`check_conditions`); a shard that
+lacks a value (or a document field) just has no token matching it (``FilterMasks(strict=False)``).
 """
 
 from __future__ import annotations
@@ -133,8 +135,9 @@ class FilterMasks:
 
     KEEP = 16
 
-    def __init__(self, tables: CorpusTables) -> None:
+    def __init__(self, tables: CorpusTables, strict: bool = True) -> None:
         self._tables = tables
+        self._strict = strict
         self._lock = threading.Lock()
         self._masks: OrderedDict[tuple[Any, ...], np.ndarray | None] = OrderedDict()
 
@@ -181,8 +184,8 @@ class FilterMasks:
             for v in c.values:
                 sel |= state == (v == "true")
             return sel, flags >= 0
-        table = t.labels[c.field]
-        ids = _matching(table, c, c.field in CASELESS_FIELDS, c.field)
+        table = t.labels.get(c.field, [])
+        ids = _matching(table, c, c.field in CASELESS_FIELDS, c.field, self._strict)
         labels = t.labels_of_tokens(c.field)
         return np.isin(labels, ids), labels >= 0
 
@@ -194,6 +197,9 @@ class FilterMasks:
         fields = t.documents.fields
         if name not in fields:
             close = [f for f in fields if f.casefold() == name.casefold()]
+            if not close and not self._strict:  # no document here has the field
+                n = len(t.tokens)
+                return np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
             if not close:
                 have = (f"its documents have the fields: {', '.join(fields)}" if fields else
                         "it keeps no document metadata (build it from .jsonl or Parquet "
@@ -204,16 +210,42 @@ class FilterMasks:
                     field=name, document_fields=fields,
                 )
             name = close[0]
-        ids = _matching(t.documents.value_texts(name), c, False, name)
+        ids = _matching(t.documents.value_texts(name), c, False, name, self._strict)
         values = t.document_ids_of_tokens(name)
         # a negated condition also holds for documents without the field
         return np.isin(values, ids), np.ones(len(values), dtype=bool)
 
 
-def _matching(table: list[str], c: Condition, caseless: bool, what: str) -> np.ndarray:
+def check_conditions(conditions: Sequence[Condition], labels: Mapping[str, list[str]],
+                     documents: Mapping[str, list[str]]) -> None:
+    """422 (as :class:`FilterMasks` raises it) for a condition no token can match: a label
+    value not in ``labels`` {field: values} or a document field or value not in
+    ``documents`` {field: value texts} (a sharded corpus passes the union of its shards)."""
+    for c in conditions:
+        if c.field in BOOL_FIELDS:
+            continue
+        if not c.field.startswith(DOC_PREFIX):
+            _matching(labels.get(c.field, []), c, c.field in CASELESS_FIELDS, c.field)
+            continue
+        name = c.field[len(DOC_PREFIX):]
+        fields = list(documents)
+        close = [f for f in fields if f == name] or [
+            f for f in fields if f.casefold() == name.casefold()]
+        if not close:
+            have = (f"its documents have the fields: {', '.join(fields)}" if fields else
+                    "it keeps no document metadata (build it from .jsonl or Parquet "
+                    "records with fields besides the text)")
+            raise InvalidRequest(
+                f"unknown filter field {name!r} in this corpus; filter on one of: "
+                f"{', '.join(FIELDS)}; {have}", field=name, document_fields=fields)
+        _matching(documents[close[0]], c, False, close[0])
+
+
+def _matching(table: list[str], c: Condition, caseless: bool, what: str,
+              strict: bool = True) -> np.ndarray:
     """The ids in ``table`` that ``c``'s values name: equal ignoring case (``caseless``), or
     exactly when the table has the value, else ignoring case. 422 when no value of a
-    positive condition names any (listing the table's values)."""
+    positive condition names any (listing the table's values), unless not ``strict``."""
     import numpy as np
 
     folded: dict[str, list[int]] = {}
@@ -230,7 +262,7 @@ def _matching(table: list[str], c: Condition, caseless: bool, what: str) -> np.n
             ids += folded[v.casefold()]
         else:
             unknown.append(v)
-    if unknown and len(unknown) == len(c.values) and not c.negate:
+    if strict and unknown and len(unknown) == len(c.values) and not c.negate:
         shown = [v for v in table if v][:80]
         more = " ..." if len(table) > len(shown) + ("" in table) else ""
         raise InvalidRequest(

@@ -76,3 +76,24 @@ def _attention_layer(stored: Any) -> int:
     if not isinstance(layer, int):
         raise CorpusCorrupt("heads.json lists the embeddings, which have no attention")
     return layer
+
+
+def sum_heads(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``heads.json`` of a corpus from its shards' (counts and eligible are additive);
+    :class:`CorpusCorrupt` when the shards disagree on layers, heads or relations."""
+    if len(docs) == 1:
+        return docs[0]
+    first = docs[0]
+    counts = {str(r): [[int(c) for c in row] for row in v] for r, v in first["counts"].items()}
+    eligible = {str(r): int(v) for r, v in first["eligible"].items()}
+    for d in docs[1:]:
+        if (d["layers"], d["heads"], d["relations"]) != (first["layers"], first["heads"],
+                                                         first["relations"]):
+            raise CorpusCorrupt("heads.json differs in layers, heads or relations between "
+                                "shards")
+        for r, rows in d["counts"].items():
+            counts[r] = [[a + int(b) for a, b in zip(x, y, strict=True)]
+                         for x, y in zip(counts[r], rows, strict=True)]
+        for r, v in d["eligible"].items():
+            eligible[r] = eligible.get(r, 0) + int(v)
+    return {**first, "counts": counts, "eligible": eligible}

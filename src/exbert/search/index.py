@@ -2,12 +2,17 @@
 :mod:`exbert.corpus.faiss_files`).
 
 Exact search: each (kind, layer) is stored as FAISS ``IndexScalarQuantizer(QT_8bit_uniform)``
-files of at most ``CHUNK_VECTORS`` vectors. The files are the one stored copy of the vectors:
-they are opened memory-mapped (``IO_FLAG_MMAP_IFC``, no copy in RAM) after their checksum is
+files (storage "sq8") or ``IndexPQ`` files (storage "pq": product-quantisation codes) of at most
+``CHUNK_VECTORS`` vectors; the kind of each file is read from the file itself. The files
+are the one stored copy of the vectors: they are opened memory-mapped (``IO_FLAG_MMAP_IFC``, no
+copy in RAM) after their checksum is
 verified, and searched in parallel threads (one query scans each chunk on its own core; FAISS
 parallelises over queries, not over one query's database). The scan decodes ``code * step``
 and computes float inner products: it returns exactly what a brute-force numpy search over
-the decoded stored vectors returns (``tests/integration/test_corpus_search.py``).
+the decoded stored vectors returns (``tests/integration/test_corpus_search.py``). A PQ file
+is searched by FAISS's table lookups (the inner product with the decoded vector) without a
+mask, and with a mask by scoring the allowed vectors decoded (``sa_decode``) in blocks (FAISS's
+``IndexPQ`` takes no selector); its stored vectors are the decoded codes.
 
 Approximate search (optional, ``build(..., approximate=True)``): an IVF index per
 (kind, layer) over the same vectors, whose candidates (``rerank`` times k) are re-scored
@@ -70,8 +75,31 @@ def _selector(mask: np.ndarray) -> tuple[Any, np.ndarray]:
     return faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)), bits
 
 
+_DECODE_BLOCK = 1 << 15
+
+
+def _is_sq(index: Any) -> bool:
+    import faiss
+
+    return isinstance(faiss.downcast_index(index), faiss.IndexScalarQuantizer)
+
+
+def _masked_decoded(index: Any, q: np.ndarray, allowed: np.ndarray, k: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Top k of the ``allowed`` local ids of a non-SQ index, scored on decoded vectors."""
+    import numpy as np
+
+    scores = np.empty(len(allowed), dtype=np.float32)
+    for s in range(0, len(allowed), _DECODE_BLOCK):
+        ids = allowed[s : s + _DECODE_BLOCK]
+        scores[s : s + len(ids)] = index.reconstruct_batch(ids) @ q[0]
+    return _merge([scores], [allowed], k)
+
+
 class ExactIndex:
-    """Exact inner-product search over the chunk files of one (kind, layer)."""
+    """Exact inner-product search over the chunk files of one (kind, layer): each file an
+    ``IndexScalarQuantizer`` (8-bit codes, read through a memmap of its codes) or another
+    FAISS flat-code index such as ``IndexPQ`` (vectors decoded by FAISS)."""
 
     def __init__(self, paths: Sequence[Path], n: int, dim: int, step: float,
                  chunk: int) -> None:
@@ -86,8 +114,14 @@ class ExactIndex:
             if idx.ntotal != size or idx.d != dim:
                 raise ValueError(f"{p.name}: {idx.ntotal} vectors of width {idx.d}, "
                                  f"expected {size} of width {dim}")
-        self._codes = [codes_view(p, s, dim) for p, s in zip(self.paths, self.sizes,
-                                                                  strict=True)]
+        self.sq = [_is_sq(idx) for idx in self.indexes]
+        self._codes = [codes_view(p, s, dim) if sq else None
+                       for p, s, sq in zip(self.paths, self.sizes, self.sq, strict=True)]
+
+    @property
+    def storage(self) -> str:
+        """"sq8" when every chunk holds 8-bit codes, else "pq" (some chunk is compressed)."""
+        return "sq8" if all(self.sq) else "pq"
 
     def search(self, query: np.ndarray, k: int,
                mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -108,6 +142,9 @@ class ExactIndex:
                 part = mask[start : start + size]
                 if not part.any():
                     return np.zeros(0, np.float32), np.zeros(0, np.int64)
+                if not self.sq[c]:
+                    s, ids = _masked_decoded(idx, q, np.flatnonzero(part).astype(np.int64), kk)
+                    return s, ids + start
                 sel, bits = _selector(part)
                 params = faiss.SearchParameters()
                 params.sel = sel
@@ -124,7 +161,7 @@ class ExactIndex:
         return _merge([r[0] for r in results], [r[1] for r in results], k)
 
     def codes(self, ids: np.ndarray) -> np.ndarray:
-        """The stored uint8 codes of global ids (any order)."""
+        """The stored uint8 codes of ids (any order); sq8 chunks only."""
         import numpy as np
 
         ids = np.asarray(ids, dtype=np.int64)
@@ -132,14 +169,30 @@ class ExactIndex:
         chunk_of = ids // self.chunk
         for c in np.unique(chunk_of):
             sel = chunk_of == c
-            out[sel] = self._codes[int(c)][ids[sel] - self.starts[int(c)]]
+            codes = self._codes[int(c)]
+            if codes is None:
+                raise ValueError(f"{self.paths[int(c)].name} holds no 8-bit codes")
+            out[sel] = codes[ids[sel] - self.starts[int(c)]]
         return out
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
-        """The stored (rotated, decoded) float32 vectors of global ids."""
+        """The stored (rotated, decoded) float32 vectors of ids (any order)."""
         import numpy as np
 
-        return (self.codes(ids).astype(np.float32) - 128.0) * np.float32(self.step)
+        ids = np.asarray(ids, dtype=np.int64)
+        if all(self.sq):
+            return (self.codes(ids).astype(np.float32) - 128.0) * np.float32(self.step)
+        out = np.empty((len(ids), self.dim), dtype=np.float32)
+        chunk_of = ids // self.chunk
+        for c in np.unique(chunk_of):
+            sel = chunk_of == c
+            local = ids[sel] - self.starts[int(c)]
+            if self.sq[int(c)]:
+                out[sel] = (self.codes(ids[sel]).astype(np.float32) - 128.0) * np.float32(
+                    self.step)
+            else:
+                out[sel] = self.indexes[int(c)].reconstruct_batch(local)
+        return out
 
 
 class ApproxIndex:

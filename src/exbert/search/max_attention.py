@@ -29,6 +29,11 @@ MaxAttentions = tuple[list[MaxAttention | None], str | None]
 _RERUN_BATCH = 16
 
 
+def needs_rerun(heads: list[int] | None, n_heads: int, special_attention: bool) -> bool:
+    """Whether the max attention of ``heads`` (checked, None = all) re-runs the sentences."""
+    return special_attention or not (heads is None or len(heads) in (1, n_heads))
+
+
 class MaxAttentionReader:
     """Max attention of token ids; the stored argmaxes of a layer are mapped on first use."""
 
@@ -50,8 +55,7 @@ class MaxAttentionReader:
     def needs_model(self, heads: list[int] | None, special_attention: bool) -> bool:
         """Whether these heads (None = all) need the matched sentences re-run: the build
         stored the argmaxes of all heads and of each single head, special tokens skipped."""
-        n_heads = self._files.manifest.model.heads
-        return special_attention or not (heads is None or len(heads) in (1, n_heads))
+        return needs_rerun(heads, self._files.manifest.model.heads, special_attention)
 
     def of(self, ids: np.ndarray, layer: int, heads: list[int] | None, model: Model | None,
            special_attention: bool) -> MaxAttentions:

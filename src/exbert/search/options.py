@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exbert.errors import InvalidRequest
 from exbert.search.filters import Condition, parse_filters
 from exbert.view import DEFAULT_K, DEFAULT_WINDOW, MAX_K, MAX_WINDOW, check_heads
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -55,3 +59,19 @@ def check_window(window: int) -> int:
     if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= MAX_WINDOW:
         raise InvalidRequest(f"window must be between 0 and {MAX_WINDOW}")
     return window
+
+
+def as_vector(value: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """``value`` as float32 ``shape``, finite and not all zero."""
+    import numpy as np
+
+    try:
+        arr = np.asarray(value, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{what} must be numbers") from None
+    if arr.size != math.prod(shape):
+        raise InvalidRequest(f"{what} must have shape {list(shape)}, not {list(arr.shape)}")
+    arr = arr.reshape(shape)
+    if not np.all(np.isfinite(arr)) or not np.any(arr):
+        raise InvalidRequest(f"{what} must be finite and not all zero")
+    return arr

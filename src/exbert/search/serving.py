@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from exbert.corpus.manifest import CorpusManifest, ModelIdentity, read_manifest
 from exbert.errors import CorpusError, CorpusMismatch, ExbertError
-from exbert.search.corpus import Corpus
+from exbert.search.corpus import Corpus, PartFactory
 
 if TYPE_CHECKING:
     from exbert.models import Model
@@ -44,10 +44,12 @@ class ServedCorpus:
     on first use. Every attribute but ``name``, ``manifest`` and ``path`` is the opened
     corpus's; errors name the corpus, never its folder."""
 
-    def __init__(self, name: str, folder: Path, manifest: CorpusManifest) -> None:
+    def __init__(self, name: str, folder: Path, manifest: CorpusManifest,
+                 part_factory: PartFactory | None = None) -> None:
         self.name = name
         self.path = folder
         self.manifest = manifest
+        self.part_factory = part_factory  # who holds the shards (None: this process)
         self._corpus: Corpus | None = None
         self._error: ExbertError | None = None
         self._lock = threading.Lock()
@@ -61,7 +63,7 @@ class ServedCorpus:
         with self._lock:
             if self._corpus is None and self._error is None:
                 try:
-                    corpus = Corpus.open(self.path)
+                    corpus = Corpus.open(self.path, part_factory=self.part_factory)
                     corpus.name = self.name
                     self._corpus = corpus
                 except CorpusError as exc:
@@ -106,11 +108,12 @@ class ServedCorpus:
         return f"ServedCorpus({self.name!r})"
 
 
-def corpora_for_server(dirs: Iterable[str | Path], models: Iterable[str]
-                       ) -> dict[str, ServedCorpus]:
+def corpora_for_server(dirs: Iterable[str | Path], models: Iterable[str],
+                       part_factory: PartFactory | None = None) -> dict[str, ServedCorpus]:
     """``{corpus name: ServedCorpus}`` for the corpus folders ``dirs`` (names made unique with
     a suffix), reading only their manifests. :class:`CorpusMismatch` for a corpus built for a
-    model not in ``models`` (the served model names)."""
+    model not in ``models`` (the served model names). ``part_factory``: who holds the shards
+    (``exbert serve --ray``: :func:`exbert.search.ray_parts.ray_part_factory`)."""
     served = list(models)
     out: dict[str, ServedCorpus] = {}
     for d in dirs:
@@ -127,6 +130,6 @@ def corpora_for_server(dirs: Iterable[str | Path], models: Iterable[str]
         name, n = base, 2
         while name in out:
             name, n = f"{base}-{n}", n + 1
-        out[name] = ServedCorpus(name, folder, manifest)
+        out[name] = ServedCorpus(name, folder, manifest, part_factory)
     return out
 

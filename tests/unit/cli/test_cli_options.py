@@ -38,8 +38,8 @@ def expanded_help(parser: argparse.ArgumentParser, action: argparse.Action) -> s
 def test_every_command_is_a_leaf_with_a_handler():
     assert set(PARSERS) == {
         "exbert analyze", "exbert info", "exbert models", "exbert serve", "exbert prepare",
-        "exbert corpus build", "exbert corpus search", "exbert corpus info", "exbert export",
-        "exbert doctor",
+        "exbert corpus build", "exbert corpus search", "exbert corpus info",
+        "exbert corpus index", "exbert export", "exbert doctor",
     }
     for prog, parser in PARSERS.items():
         assert callable(parser.get_default("run")), prog
@@ -81,8 +81,20 @@ def test_corpus_build_defaults_are_the_builds():
     cli = PARSERS["exbert corpus build"]
     params = inspect.signature(build).parameters
     for flag, name in (("--shard-sentences", "shard_sentences"), ("--spacy", "spacy_pipeline"),
-                       ("--batch-tokens", "batch_tokens"), ("--min-words", "min_words")):
+                       ("--batch-tokens", "batch_tokens"), ("--min-words", "min_words"),
+                       ("--workers", "workers"), ("--vectors", "vectors"), ("--ray", "ray")):
         assert option(cli, flag).default == params[name].default, flag
+
+
+def test_corpus_build_takes_many_inputs_and_ray_with_or_without_an_address():
+    cli = PARSERS["exbert corpus build"]
+    base = ["--model", "m", "--out", "o"]
+    args = cli.parse_args(["a.txt", "books/", "x/*.jsonl", *base])
+    assert args.input == ["a.txt", "books/", "x/*.jsonl"] and args.ray is None
+    assert args.workers == 1 and args.vectors == "sq8"
+    assert cli.parse_args(["a.txt", *base, "--ray"]).ray == ""  # a local Ray
+    assert cli.parse_args(["a.txt", *base, "--ray", "head:6379"]).ray == "head:6379"
+    assert cli.parse_args(["a.txt", *base, "--workers", "3", "--vectors", "pq"]).vectors == "pq"
 
 
 STATED = re.compile(r"\bdefault:? (?P<value>[^\s;,)]+)")
@@ -112,8 +124,9 @@ def test_help_states_the_real_default(prog):
             else:
                 assert stated == str(default), (prog, action.dest, stated, default)
             checked += 1
-    assert checked or prog in {"exbert models", "exbert corpus info", "exbert info",
-                               "exbert prepare", "exbert corpus search", "exbert doctor"}
+    assert checked or prog in {"exbert models", "exbert corpus info", "exbert corpus index",
+                               "exbert info", "exbert prepare", "exbert corpus search",
+                               "exbert doctor"}
 
 
 def test_help_of_every_command_renders():

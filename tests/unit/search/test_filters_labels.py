@@ -32,7 +32,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, tiny, private_cache) -> Cor
 
 
 def _mask(corpus: Corpus, filters: object) -> np.ndarray:
-    m = FilterMasks(corpus.tables).mask(parse_filters(filters), include_special=False)
+    m = FilterMasks(corpus.parts[0].tables).mask(parse_filters(filters), include_special=False)
     assert m is not None
     return m
 
