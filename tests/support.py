@@ -48,6 +48,24 @@ late because of the snow.
 
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Seven short paragraphs of two sentences (14 sentences): corpus build tests cut them into shards
+# whose boundaries fall inside paragraphs.
+CORPUS_PARAGRAPHS = [
+    "The detective looked at the door carefully. It was not that he felt any emotion akin "
+    "to love for Irene Adler.",
+    "I don't think the well-known café is open in Paris, France. I'll go to London tomorrow "
+    "with Dr. Watson.",
+    "Mrs. Hudson brought the letters at eight o'clock. The king of Bohemia wrote to him from "
+    "Prague.",
+    "She smiled, and the smile was co-operative. He walked past the couch and held up the "
+    "stalk of a moss-rose.",
+    "All emotions were abhorrent to his cold, precise but admirably balanced mind. He never "
+    "spoke of the softer passions.",
+    "The room was dark and the fire had gone out. Somebody knocked twice at the window.",
+    "Holmes lit his pipe and leaned back in the chair. The rain fell on Baker Street all night.",
+]
+
 TINY_MAX_POSITIONS = 128
 
 

@@ -22,26 +22,14 @@ import pytest
 from exbert.corpus import build, storage
 from exbert.errors import CorpusBuildError, CorpusCorrupt, CorpusError, CorpusMismatch
 from exbert.search import Corpus, search
+from support import CORPUS_PARAGRAPHS
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("private_cache")]
 
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
-PARAS = [
-    "The detective looked at the door carefully. It was not that he felt any emotion akin "
-    "to love for Irene Adler.",
-    "I don't think the well-known café is open in Paris, France. I'll go to London tomorrow "
-    "with Dr. Watson.",
-    "Mrs. Hudson brought the letters at eight o'clock. The king of Bohemia wrote to him from "
-    "Prague.",
-    "She smiled, and the smile was co-operative. He walked past the couch and held up the "
-    "stalk of a moss-rose.",
-    "All emotions were abhorrent to his cold, precise but admirably balanced mind. He never "
-    "spoke of the softer passions.",
-    "The room was dark and the fire had gone out. Somebody knocked twice at the window.",
-    "Holmes lit his pipe and leaned back in the chair. The rain fell on Baker Street all night.",
-]
+PARAS = CORPUS_PARAGRAPHS
 TEXT_A = "\n\n".join(PARAS) + "\n"
 TEXT_B = "\n\n".join(reversed([p.replace("the", "a") for p in PARAS])) + "\n"
 SHARD = 3  # sentences per checkpoint: 14 sentences -> 5 shards

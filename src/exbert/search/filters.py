@@ -24,7 +24,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from exbert.corpus.layout import FLAG_PUNCT, FLAG_STOP
 from exbert.errors import InvalidRequest
@@ -201,14 +201,7 @@ class FilterMasks:
                 n = len(t.tokens)
                 return np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
             if not close:
-                have = (f"its documents have the fields: {', '.join(fields)}" if fields else
-                        "it keeps no document metadata (build it from .jsonl or Parquet "
-                        "records with fields besides the text)")
-                raise InvalidRequest(
-                    f"unknown filter field {name!r} in this corpus; filter on one of: "
-                    f"{', '.join(FIELDS)}; {have}",
-                    field=name, document_fields=fields,
-                )
+                _unknown_field(name, list(fields))
             name = close[0]
         ids = _matching(t.documents.value_texts(name), c, False, name, self._strict)
         values = t.document_ids_of_tokens(name)
@@ -232,13 +225,18 @@ def check_conditions(conditions: Sequence[Condition], labels: Mapping[str, list[
         close = [f for f in fields if f == name] or [
             f for f in fields if f.casefold() == name.casefold()]
         if not close:
-            have = (f"its documents have the fields: {', '.join(fields)}" if fields else
-                    "it keeps no document metadata (build it from .jsonl or Parquet "
-                    "records with fields besides the text)")
-            raise InvalidRequest(
-                f"unknown filter field {name!r} in this corpus; filter on one of: "
-                f"{', '.join(FIELDS)}; {have}", field=name, document_fields=fields)
+            _unknown_field(name, fields)
         _matching(documents[close[0]], c, False, close[0])
+
+
+def _unknown_field(name: str, fields: list[str]) -> NoReturn:
+    """422 for a ``doc.<name>`` filter on a field no document of the corpus has."""
+    have = (f"its documents have the fields: {', '.join(fields)}" if fields else
+            "it keeps no document metadata (build it from .jsonl or Parquet records with "
+            "fields besides the text)")
+    raise InvalidRequest(
+        f"unknown filter field {name!r} in this corpus; filter on one of: "
+        f"{', '.join(FIELDS)}; {have}", field=name, document_fields=fields)
 
 
 def _matching(table: list[str], c: Condition, caseless: bool, what: str,
