@@ -168,11 +168,12 @@ def recorded_outputs(modules: Iterable[Any]) -> Iterator[list[Any]]:
 
 def build_small_corpus(root: Path, name: str, model: Any = "minilm-l6") -> Path:
     """A real corpus of :data:`SMALL_CORPUS_TEXT` (sixty sentences, spaCy-annotated) for
-    ``model``, built with the library into ``root / name``."""
+    ``model``, built with the library into ``root / name``, in three shards of twenty sentences
+    (so the app, the API and the security tests search across shards)."""
     from exbert.corpus import build
 
     source = root / "sentences.txt"
     source.write_text(" ".join(SMALL_CORPUS_TEXT.split()) + "\n", encoding="utf-8")
     out = root / name
-    build(source, model, out, max_sentences=60, progress=False, name=name)
+    build(source, model, out, max_sentences=60, progress=False, name=name, shard_sentences=20)
     return out
